@@ -1,0 +1,90 @@
+"""The sampler interface every generation backend implements, and its recipe arguments."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SamplingArguments:
+    """Recipe keys for sampling completions (data synthesis and evaluation)."""
+
+    backend: Literal["vllm", "openai", "transformers"] = field(
+        default="vllm",
+        metadata={
+            "help": "vllm: offline engine; openai: any OpenAI-compatible completions server "
+            "(e.g. `vllm serve`); transformers: slow fallback without vLLM."
+        },
+    )
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature; 0 is greedy."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling probability mass."})
+    max_tokens: int = field(default=2048, metadata={"help": "Most new tokens per completion."})
+    stop: list[str] | None = field(
+        default=None, metadata={"help": "Strings that end a completion (not kept)."}
+    )
+    seed: int = field(
+        default=42, metadata={"help": "Base random seed; each request derives its own from it."}
+    )
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM: GPUs per model replica."})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: share of GPU memory to use."})
+    max_model_len: int | None = field(
+        default=None, metadata={"help": "vLLM: context length (model's by default)."}
+    )
+    dtype: str = field(
+        default="auto", metadata={"help": "vLLM/transformers: weight dtype (auto, bfloat16, float32)."}
+    )
+    enable_prefix_caching: bool = field(
+        default=True, metadata={"help": "vLLM: reuse the KV cache of shared prefixes."}
+    )
+    base_url: str | None = field(
+        default=None,
+        metadata={"help": "openai: server URL, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY)."},
+    )
+    served_model_name: str | None = field(
+        default=None, metadata={"help": "openai: model name the server knows (defaults to the model path)."}
+    )
+    max_concurrency: int = field(default=64, metadata={"help": "openai: requests in flight at once."})
+    request_timeout: float = field(
+        default=600.0, metadata={"help": "openai: seconds before a request is retried."}
+    )
+    max_retries: int = field(default=5, metadata={"help": "openai: retries per request (with backoff)."})
+    batch_size: int = field(default=32, metadata={"help": "transformers: sequences generated together."})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt to sample ``n`` completions for; ``seed`` makes the request reproducible."""
+
+    prompt: str
+    n: int = 1
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled completion. ``finish_reason`` is ``stop`` (EOS or a stop string) or ``length``."""
+
+    text: str
+    finish_reason: str
+    num_tokens: int | None = None
+
+
+class Sampler(ABC):
+    """Samples completions for batches of requests; use as a context manager to release the engine."""
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> list[list[Completion]]:
+        """Return, for each request in order, its ``request.n`` completions."""
+
+    def close(self) -> None:
+        """Release the engine, server connections or model memory (nothing to release by default)."""
+        return None
+
+    def __enter__(self) -> Sampler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

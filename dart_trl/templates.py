@@ -1,0 +1,50 @@
+"""Prompt templates shared by data synthesis, SFT and evaluation.
+
+A template is a string with one ``{query}`` slot (filled by plain replacement, so braces in the
+query are safe). ``chat`` is special: it uses the tokenizer's own chat template.
+"""
+
+from __future__ import annotations
+
+ALPACA = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes "
+    "the request.\n\n### Instruction:\n{query}\n\n### Response:\n"
+)
+
+TEMPLATES: dict[str, str] = {
+    # DART-Math's SFT and evaluation template.
+    "alpaca": ALPACA,
+    # DeepSeekMath-RL's template, used to synthesise DART-Math data.
+    "deepseekmath": (
+        "User: {query}\nPlease reason step by step, and put your final answer within \\boxed{}.\n\nAssistant:"
+    ),
+    # Qwen2.5-Math style chat prompt, asking for a boxed answer.
+    "qwen-boxed": (
+        "<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n"
+        "<|im_start|>user\n{query}<|im_end|>\n<|im_start|>assistant\n"
+    ),
+    # The query as it is.
+    "raw": "{query}",
+}
+
+CHAT = "chat"
+
+
+def template_names() -> list[str]:
+    """Names accepted by :func:`format_prompt`."""
+    return [*TEMPLATES, CHAT]
+
+
+def format_prompt(template: str, query: str, tokenizer=None) -> str:
+    """Fill ``template`` (a name from :data:`TEMPLATES`, or ``chat``) with ``query``.
+
+    ``chat`` renders a single user turn with ``tokenizer``'s chat template and the generation prompt.
+    """
+    if template == CHAT:
+        if tokenizer is None:
+            raise ValueError("the 'chat' template needs a tokenizer")
+        messages = [{"role": "user", "content": query}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown prompt template {template!r}; choose from {template_names()}")
+    return TEMPLATES[template].replace("{query}", query)

@@ -1,0 +1,135 @@
+"""Tiny local models for tests and the CPU demo (no hub access needed).
+
+``build_tiny_model`` trains a byte-level BPE tokenizer on a little text and saves it with a randomly
+initialised Llama or Qwen2 model of head_dim 64 (vLLM's CPU attention rejects smaller heads). The
+result loads with ``AutoModelForCausalLM``, TRL's trainers and a vLLM engine like any hub model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+BOS, EOS, PAD = "<|begin_of_text|>", "<|end_of_text|>", "<|pad|>"
+
+# A simple chat template: role headers, EOS after each turn, and an assistant header as the prompt.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '### ' + message['role'] + ':\\n' + message['content'] + eos_token + '\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '### assistant:\\n' }}{% endif %}"
+)
+
+DEFAULT_CORPUS = """\
+Below is an instruction that describes a task. Write a response that appropriately completes the request.
+
+### Instruction:
+What is 12 + 30?
+
+### Response:
+We add the numbers: 12 + 30 = 42. The answer is $\\boxed{42}$.
+Compute 7 * 8 - 5. First 7 * 8 = 56, then 56 - 5 = 51. The answer is 51.
+Solve for x: 3x + 4 = 19. Subtract 4: 3x = 15, so x = 5. Therefore x = \\boxed{5}.
+Simplify \\frac{18}{24}. Divide by 6 to get \\frac{3}{4}. Final answer: \\boxed{\\frac{3}{4}}.
+The sum of the interior angles of a triangle is 180 degrees. 25% of 80 is 20.
+Find the remainder when 100 is divided by 7. 100 = 14 * 7 + 2, so the remainder is 2.
+Let's think step by step. The answer is 0 1 2 3 4 5 6 7 8 9 10 100 1000.
+Please reason step by step, and put your final answer within \\boxed{}.
+"""
+
+
+def train_tokenizer(corpus: Iterable[str], vocab_size: int = 512):
+    """Train a byte-level BPE tokenizer on ``corpus`` and wrap it as a ``PreTrainedTokenizerFast``.
+
+    Every byte is in the alphabet, so any text encodes; BOS/EOS/PAD are special tokens and the
+    tokenizer carries :data:`CHAT_TEMPLATE`.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[BOS, EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(list(corpus), trainer=trainer)
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        clean_up_tokenization_spaces=False,
+    )
+    wrapped.chat_template = CHAT_TEMPLATE
+    return wrapped
+
+
+def tiny_config(arch: str, tokenizer, hidden_size: int = 128, num_layers: int = 2, max_length: int = 2048):
+    """Return a Llama or Qwen2 config with head_dim 64 sized for ``tokenizer``."""
+    from transformers import LlamaConfig, Qwen2Config
+
+    if hidden_size % 64:
+        raise ValueError(f"hidden_size must be a multiple of 64 (head_dim 64), got {hidden_size}")
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=hidden_size // 64,
+        num_key_value_heads=hidden_size // 64,
+        max_position_embeddings=max_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    if arch == "llama":
+        return LlamaConfig(head_dim=64, **common)
+    if arch == "qwen2":
+        return Qwen2Config(**common)
+    raise ValueError(f"arch must be 'llama' or 'qwen2', got {arch!r}")
+
+
+def build_tiny_model(
+    out_dir: str | os.PathLike,
+    arch: str = "llama",
+    corpus: Iterable[str] | str | None = None,
+    vocab_size: int = 512,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    max_length: int = 2048,
+    seed: int = 0,
+) -> Path:
+    """Build a tiny random causal LM with its own tokenizer and save both to ``out_dir``.
+
+    ``corpus`` is the text the tokenizer is trained on (a string or an iterable of strings; a small
+    math-flavoured text by default). Returns ``out_dir`` as a ``Path``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    if corpus is None:
+        corpus = DEFAULT_CORPUS
+    if isinstance(corpus, str):
+        corpus = corpus.splitlines(keepends=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(corpus, vocab_size=vocab_size)
+    config = tiny_config(
+        arch, tokenizer, hidden_size=hidden_size, num_layers=num_layers, max_length=max_length
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
