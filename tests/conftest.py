@@ -1,0 +1,56 @@
+"""Test setup: no hub, offline W&B, CPU only; shared fixtures for tiny models and benchmark data."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``vllm`` when no vLLM build is installed."""
+    if importlib.util.find_spec("vllm") is not None:
+        return
+    skip = pytest.mark.skip(reason="vllm is not installed (pip install -e .[cpu-vllm] on CPU machines)")
+    for item in items:
+        if "vllm" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama (head_dim 64) with its own tokenizer, saved in a temporary directory."""
+    from dart_trl.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", arch="llama")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real benchmark files in ../shared/data; the test is skipped when they are absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def wandb_dir(tmp_path, monkeypatch) -> Path:
+    """A per-test W&B directory; read what was logged with ``dart_trl.wandb_offline``."""
+    path = tmp_path / "wandb-runs"
+    path.mkdir()
+    monkeypatch.setenv("WANDB_DIR", str(path))
+    return path
