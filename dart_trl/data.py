@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dart_trl.recipe import RecipeError
 
+GENERATED_DATASET_DIR = "dataset"
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 
 
@@ -34,12 +35,15 @@ def load_table(source: str, split: str = "train", config: str | None = None, dat
     """Load a ``datasets.Dataset`` from a local file or directory, or a Hub dataset id.
 
     Local sources: a ``.jsonl``/``.json``/``.parquet``/``.csv`` file, a ``save_to_disk`` directory,
-    or a directory of such files (e.g. the output of ``dart-trl generate``). ``data_files`` passes
+    a directory of such files, or the output directory of ``dart-trl generate`` (its final dataset
+    lives in the ``dataset/`` subdirectory). ``data_files`` passes
     explicit files to the Hub/builder loader. Raises :class:`RecipeError` when the source is missing.
     """
     import datasets
 
     path = Path(source)
+    if (path / GENERATED_DATASET_DIR).is_dir():  # the output directory of `dart-trl generate`
+        path = path / GENERATED_DATASET_DIR
     if data_files:
         first = data_files if isinstance(data_files, str) else next(iter(data_files), "")
         builder = _BUILDERS.get(Path(str(first)).suffix, source)
