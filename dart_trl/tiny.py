@@ -111,7 +111,7 @@ def build_tiny_model(
     math-flavoured text by default). Returns ``out_dir`` as a ``Path``.
     """
     import torch
-    from transformers import AutoModelForCausalLM, GenerationConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     if corpus is None:
         corpus = DEFAULT_CORPUS
@@ -119,10 +119,13 @@ def build_tiny_model(
         corpus = corpus.splitlines(keepends=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(corpus, vocab_size=vocab_size)
-    config = tiny_config(
-        arch, tokenizer, hidden_size=hidden_size, num_layers=num_layers, max_length=max_length
-    )
+    sizes = dict(hidden_size=hidden_size, num_layers=num_layers, max_length=max_length)
+    # AutoTokenizer picks the tokenizer class from the model type (Qwen2's adds a token of its own), so
+    # reload the saved tokenizer the way every consumer will and size the model from that one.
+    train_tokenizer(corpus, vocab_size=vocab_size).save_pretrained(out)
+    tiny_config(arch, AutoTokenizer.from_pretrained(out), **sizes).save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    config = tiny_config(arch, tokenizer, **sizes)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.generation_config = GenerationConfig(
