@@ -1,0 +1,55 @@
+"""The symbolic leaf check, math-verify based. Imported only inside worker processes.
+
+math-verify's own timeouts use ``signal.alarm``; they are disabled here (``parsing_timeout=None``,
+``timeout_seconds=None``) because the worker pool enforces a hard per-item deadline by killing
+the process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sympy
+from math_verify import LatexExtractionConfig, parse, verify
+
+from dart_trl.grading.equivalence import Options, compare_normalized, is_close_float
+
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+_CONFIG = (LatexExtractionConfig(boxed_match_priority=0),)
+
+
+class UnparseableGold(Exception):
+    """math-verify extracted nothing from the gold answer."""
+
+
+def _parse(answer: str) -> list:
+    return parse(f"${answer}$", extraction_config=_CONFIG, parsing_timeout=None)
+
+
+def _numeric(expr: object) -> float | None:
+    if isinstance(expr, sympy.Basic) and expr.is_number:
+        value = complex(sympy.N(expr, 30))
+        if value.imag == 0:
+            return value.real
+    return None
+
+
+def symbolic_equal(pred: str, gold: str, opts: Options) -> bool:
+    """math-verify equivalence of two normalised leaf answers, honouring numeric tolerances."""
+    gold_parsed = _parse(gold)
+    if not gold_parsed:
+        raise UnparseableGold(gold)
+    pred_parsed = _parse(pred)
+    if not pred_parsed:
+        return False
+    if verify(gold_parsed, pred_parsed, timeout_seconds=None, allow_set_relation_comp=True):
+        return True
+    if opts.rel_tol is not None or opts.abs_tol is not None:
+        g, p = _numeric(gold_parsed[0]), _numeric(pred_parsed[0])
+        return g is not None and p is not None and is_close_float(p, g, opts)
+    return False
+
+
+def grade_pair(pred: str, gold: str, opts: Options) -> bool:
+    """Full comparison of two normalised answers with math-verify for the leaves."""
+    return compare_normalized(pred, gold, opts, symbolic_equal)
