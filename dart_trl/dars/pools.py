@@ -1,0 +1,230 @@
+"""Query pools declared in a recipe: Hub ids or local files mapped onto (id, query, gold, level, domain).
+
+A pool declaration is a mapping::
+
+    {source: DigitalLearningGmbH/MATH-lighteval, split: train, name: math, query: problem,
+     solution: solution, level: level, domain: type, filters: {level: [4, 5]}}
+
+``answer`` names a gold-answer column; ``solution`` a worked solution whose last ``\\boxed{}`` is the
+gold; ``gold_format: gsm8k`` takes the text after the last ``####``. Rows without a usable gold are
+skipped and counted, with the first few ids shown. Without an ``id`` column a query's id is
+``<name>/<row index>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dart_trl.recipe import RecipeError
+
+POOL_KEYS = {
+    "source": "Hub dataset id or local file/directory (required)",
+    "split": "split to read (default train)",
+    "config": "Hub dataset config name",
+    "name": "pool name used in ids and metadata (default: the source's last path part)",
+    "id": "column holding a query id",
+    "query": "column holding the query text (default query)",
+    "answer": "column holding the gold answer",
+    "solution": "column holding a solution; the gold is its last \\boxed{}",
+    "gold_format": "plain (default) or gsm8k (text after the last ####)",
+    "level": "column holding a difficulty level (an int, or text such as 'Level 5')",
+    "domain": "column holding a domain/subject",
+    "values": "constants for every row, e.g. {domain: GSM8K, level: 0}",
+    "filters": "keep rows whose column (or level/domain) is one of the given values",
+    "limit": "keep at most this many rows (after filters)",
+}
+GOLD_FORMATS = ("plain", "gsm8k")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of the pool, with its gold answer and metadata."""
+
+    query_id: str
+    query: str
+    gold: str
+    level: int | None
+    domain: str | None
+    pool: str
+
+
+@dataclass
+class PoolReport:
+    """What loading a pool kept and skipped."""
+
+    name: str
+    rows: int
+    kept: int
+    skipped_no_gold: list[str]
+    filtered: int
+
+    def line(self) -> str:
+        """A one-line summary, naming the first skipped ids."""
+        text = f"pool {self.name}: {self.kept} queries kept of {self.rows} rows"
+        if self.filtered:
+            text += f", {self.filtered} filtered out"
+        if self.skipped_no_gold:
+            first = ", ".join(self.skipped_no_gold[:5])
+            text += f", {len(self.skipped_no_gold)} skipped without a usable gold (first: {first})"
+        return text
+
+
+def check_pool_declarations(pools: list[dict[str, Any]], where: str) -> None:
+    """Cheap checks of the declarations: known keys, a source, exactly one gold column, local files exist."""
+    if not pools:
+        raise RecipeError(f"{where}: 'pools' is empty; declare at least one query pool")
+    for i, pool in enumerate(pools):
+        label = f"{where}: pools[{i}]"
+        if not isinstance(pool, dict):
+            raise RecipeError(f"{label} must be a mapping, got {pool!r}")
+        for key in pool:
+            if key not in POOL_KEYS:
+                close = difflib.get_close_matches(str(key), list(POOL_KEYS), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise RecipeError(f"{label}: unknown key '{key}'{hint}")
+        if not pool.get("source"):
+            raise RecipeError(f"{label}: 'source' (Hub id or local file) is required")
+        if bool(pool.get("answer")) == bool(pool.get("solution")):
+            raise RecipeError(f"{label}: give exactly one of 'answer' (gold column) or 'solution'")
+        if pool.get("gold_format", "plain") not in GOLD_FORMATS:
+            raise RecipeError(f"{label}: gold_format must be one of {list(GOLD_FORMATS)}")
+        source = str(pool["source"])
+        if _looks_local(source) and not Path(source).exists():
+            raise RecipeError(f"{label}: pool file not found: {source}")
+
+
+def _looks_local(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or Path(source).suffix in {
+        ".jsonl",
+        ".json",
+        ".parquet",
+        ".csv",
+    }
+
+
+def pool_name(pool: dict[str, Any]) -> str:
+    """The pool's name: its ``name`` key, else the last part of its source without the suffix."""
+    return str(pool.get("name") or Path(str(pool["source"])).stem)
+
+
+def parse_level(value: Any) -> int | None:
+    """An int level from an int or text such as 'Level 5'; None when there is none ('Level ?')."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    found = re.findall(r"-?\d+", str(value))
+    return int(found[-1]) if found else None
+
+
+def extract_gold(raw: Any, pool: dict[str, Any]) -> str | None:
+    """The gold answer of a row's answer/solution cell, or None when it has none."""
+    from dart_trl.grading import last_boxed
+
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if pool.get("solution"):
+        return last_boxed(text)
+    if pool.get("gold_format", "plain") == "gsm8k":
+        if "####" not in text:
+            return None
+        text = text.rsplit("####", 1)[1].strip().replace(",", "")
+    return text or None
+
+
+def _matches(value: Any, allowed: Any) -> bool:
+    allowed = allowed if isinstance(allowed, list) else [allowed]
+    return any(value == a or str(value) == str(a) for a in allowed)
+
+
+def load_pool(pool: dict[str, Any], index: int) -> tuple[list[Query], PoolReport]:
+    """Load one declared pool into queries; a missing column raises :class:`RecipeError`."""
+    from dart_trl.data import load_table, require_columns
+
+    name = pool_name(pool)
+    source = str(pool["source"])
+    table = load_table(source, split=pool.get("split", "train"), config=pool.get("config"))
+    values = dict(pool.get("values") or {})
+    gold_column = pool.get("answer") or pool.get("solution")
+    query_column = pool.get("query", "query")
+    columns = [query_column, gold_column, pool.get("id")]
+    columns += [pool.get(k) for k in ("level", "domain") if k not in values]
+    filters = dict(pool.get("filters") or {})
+    columns += [c for c in filters if c not in ("level", "domain")]
+    require_columns(table, [c for c in columns if c], f"pools[{index}] ({source})")
+
+    queries: list[Query] = []
+    skipped: list[str] = []
+    filtered = 0
+    seen: set[str] = set()
+    for row_index, row in enumerate(table):
+        query_id = str(row[pool["id"]]) if pool.get("id") else f"{name}/{row_index}"
+        level = parse_level(values["level"] if "level" in values else row.get(pool.get("level") or "", None))
+        domain = values.get("domain", row.get(pool.get("domain") or "", None))
+        domain = None if domain is None else str(domain)
+        fields = {**row, "level": level, "domain": domain}
+        if any(not _matches(fields.get(col), allowed) for col, allowed in filters.items()):
+            filtered += 1
+            continue
+        query_text = row[query_column]
+        gold = extract_gold(row[gold_column], pool)
+        if not gold or not isinstance(query_text, str) or not query_text.strip():
+            skipped.append(query_id)
+            continue
+        if query_id in seen:
+            raise RecipeError(f"pools[{index}] ({source}): duplicate query id '{query_id}'")
+        seen.add(query_id)
+        queries.append(Query(query_id, query_text.strip(), gold, level, domain, name))
+        if pool.get("limit") and len(queries) >= int(pool["limit"]):
+            break
+    report = PoolReport(name, len(table), len(queries), skipped, filtered)
+    return queries, report
+
+
+def load_pools(pools: list[dict[str, Any]]) -> tuple[list[Query], list[PoolReport]]:
+    """Load every declared pool; query ids must be unique across pools."""
+    queries: list[Query] = []
+    reports: list[PoolReport] = []
+    owner: dict[str, str] = {}
+    for i, pool in enumerate(pools):
+        loaded, report = load_pool(pool, i)
+        for q in loaded:
+            if q.query_id in owner:
+                raise RecipeError(
+                    f"query id '{q.query_id}' appears in pools '{owner[q.query_id]}' and '{q.pool}'; "
+                    "give the pools different names or id columns"
+                )
+            owner[q.query_id] = q.pool
+        queries += loaded
+        reports.append(report)
+    if not queries:
+        raise RecipeError("the declared pools hold no usable query (see the skipped/filtered counts)")
+    return queries, reports
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``--shard i/N`` (0 <= i < N)."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not 0 <= int(match[1]) < int(match[2]):
+        raise RecipeError(f"--shard expects i/N with 0 <= i < N, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def shard_of(query_id: str, num_shards: int) -> int:
+    """The shard a query belongs to: a stable hash of its id, so any row order gives the same split."""
+    digest = hashlib.blake2b(query_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % num_shards
+
+
+def select_shard(queries: list[Query], shard: tuple[int, int] | None) -> list[Query]:
+    """The queries of shard ``(i, N)`` (all of them when ``shard`` is None)."""
+    if shard is None:
+        return queries
+    index, count = shard
+    return [q for q in queries if shard_of(q.query_id, count) == index]
