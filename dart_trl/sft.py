@@ -111,13 +111,17 @@ def flash_attn_installed() -> bool:
     return importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
 
 
-def choose_attention(model_args: ModelConfig) -> str:
-    """The attention implementation: the recipe's, else flash_attention_2 when available, else sdpa (warned once)."""
+def choose_attention(model_args: ModelConfig, warn: bool = True) -> str:
+    """The attention implementation: the recipe's, else flash_attention_2 when available, else sdpa.
+
+    Falling back to sdpa logs :data:`SDPA_PACKING_WARNING` when ``warn`` (the main process).
+    """
     if model_args.attn_implementation:
         return model_args.attn_implementation
     if flash_attn_installed():
         return "flash_attention_2"
-    logger.warning(SDPA_PACKING_WARNING)
+    if warn:
+        logger.warning(SDPA_PACKING_WARNING)
     return "sdpa"
 
 
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
     validate(recipe)
     script, sft, model_args = recipe.get(SFTScriptArguments), recipe.get(SFTConfig), recipe.get(ModelConfig)
+    device = sft.device  # sets up the distributed state first: gloo on CPU, NCCL or DeepSpeed on GPUs
     state = PartialState()
     logging.basicConfig(
         level=logging.INFO if state.is_main_process else logging.WARNING,
@@ -170,9 +175,15 @@ def main(argv: list[str] | None = None) -> int:
             drop_overlong=script.drop_overlong,
             num_proc=sft.dataset_num_proc,
         )
-    logger.info("data: %s", prepared.summary())
+    logger.info(
+        "data: %s; process %d of %d on %s",
+        prepared.summary(),
+        state.process_index + 1,
+        state.num_processes,
+        device,
+    )
 
-    attention = choose_attention(model_args)
+    attention = choose_attention(model_args, warn=state.is_main_process)
     sft.model_init_kwargs = {
         "revision": model_args.model_revision,
         "trust_remote_code": sft.trust_remote_code,
