@@ -1,0 +1,218 @@
+"""``dart-trl levels``: label a query pool with difficulty levels from the pass rates of three models.
+
+The criteria are those of the AM-Math-Difficulty-RL dataset card (arXiv 2504.00829), with a small,
+a mid and a large model (there: DeepSeek-R1-Distill-Qwen 1.5B, 7B and 32B):
+
+- level 1: the small model's pass rate is in (0, 1);
+- level 2: small = 0 and mid = 1, or small = 0 and mid in (0, 1), or both in (0, 1);
+- level 3: the large model always fails (pass rate 0), plus a seeded ``level3_success_fraction``
+  (50%) of the queries it solves at least once.
+
+As on the card, the levels are separate subsets and may overlap (a query partly solved by both the
+small and the mid model is in levels 1 and 2). The output has one row per query with a ``levels``
+list column (use ``level_column: levels`` in a GRPO stage), ``level_1``/``level_2``/``level_3``
+flags and the pass rates. Pass rates come from ``query_info.parquet`` files of ``dart-trl generate``
+(columns ``query_id``, ``n_samples``, ``n_corrects``, ``pass_rate``); a query a model never
+sampled has no pass rate for it and meets no criterion that needs one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dart_trl.cli import run_guarded
+from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+
+MODELS = ("small", "mid", "large")
+OUTPUT_FILE = "levels.parquet"
+SUMMARY_FILE = "levels_summary.json"
+
+
+@dataclass
+class LevelsArguments:
+    """Recipe keys of ``dart-trl levels``."""
+
+    small_query_info: str | None = field(
+        default=None,
+        metadata={
+            "help": "query_info.parquet (or a generate output directory) of the small model: levels 1, 2."
+        },
+    )
+    mid_query_info: str | None = field(
+        default=None,
+        metadata={"help": "query_info.parquet (or generate output directory) of the mid model: level 2."},
+    )
+    large_query_info: str | None = field(
+        default=None,
+        metadata={"help": "query_info.parquet (or generate output directory) of the large model: level 3."},
+    )
+    pool: str | None = field(
+        default=None,
+        metadata={
+            "help": "Optional query pool (Hub id, file or directory) joined on query_id_column, so the "
+            "output carries the queries and answers; without it only ids, pass rates and levels."
+        },
+    )
+    pool_split: str = field(default="train", metadata={"help": "Split of a Hub pool."})
+    query_id_column: str = field(default="query_id", metadata={"help": "Query id column of the pool."})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where levels.parquet, levels_summary.json and the resolved recipe go."},
+    )
+    seed: int = field(
+        default=42, metadata={"help": "Seed of the level-3 sample of the large model's successes."}
+    )
+    level3_success_fraction: float = field(
+        default=0.5, metadata={"help": "Share of the large model's solved queries kept in level 3."}
+    )
+
+
+RECIPE_TYPES = (LaunchArguments, LevelsArguments)
+
+
+def query_info_path(source: str) -> Path:
+    """The ``query_info.parquet`` file of ``source`` (the file itself or a generate output directory)."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / "query_info.parquet"
+    if not path.is_file():
+        raise RecipeError(f"query_info file not found: {path}")
+    return path
+
+
+def read_pass_rates(source: str) -> dict[str, float]:
+    """``query_id -> pass rate`` from a query_info file; queries with no samples are left out.
+
+    The rate is ``n_corrects / n_samples`` when both columns are present (exact 0 and 1), otherwise
+    the ``pass_rate`` column. Raises :class:`RecipeError` for missing columns or duplicate ids.
+    """
+    import pandas as pd
+
+    path = query_info_path(source)
+    frame = pd.read_parquet(path)
+    if "query_id" not in frame.columns:
+        raise RecipeError(f"{path}: missing column 'query_id'; columns found: {list(frame.columns)}")
+    if {"n_samples", "n_corrects"} <= set(frame.columns):
+        frame = frame[frame["n_samples"].fillna(0) > 0]
+        rates = frame["n_corrects"] / frame["n_samples"]
+    elif "pass_rate" in frame.columns:
+        frame = frame[frame["pass_rate"].notna()]
+        rates = frame["pass_rate"].astype(float)
+    else:
+        raise RecipeError(
+            f"{path}: needs 'n_samples' + 'n_corrects' or 'pass_rate'; columns found: {list(frame.columns)}"
+        )
+    ids = frame["query_id"].astype(str)
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise RecipeError(f"{path}: query_id '{duplicated.iloc[0]}' appears more than once")
+    bad = rates[(rates < 0) | (rates > 1)]
+    if len(bad):
+        raise RecipeError(f"{path}: pass rate {bad.iloc[0]} of query '{ids[bad.index[0]]}' is outside [0, 1]")
+    return dict(zip(ids, rates.astype(float), strict=True))
+
+
+def _partial(rate: float | None) -> bool:
+    return rate is not None and 0.0 < rate < 1.0
+
+
+def assign_levels(
+    small: dict[str, float] | None,
+    mid: dict[str, float] | None,
+    large: dict[str, float] | None,
+    seed: int = 42,
+    level3_success_fraction: float = 0.5,
+) -> dict[str, list[int]]:
+    """``query_id -> sorted levels`` under the card's criteria (see the module docstring).
+
+    Every query id seen in any of the pass-rate maps is a key; its list may be empty.
+    """
+    import numpy as np
+
+    small, mid, large = small or {}, mid or {}, large or {}
+    ids = sorted({*small, *mid, *large})
+    levels: dict[str, list[int]] = {qid: [] for qid in ids}
+    for qid in ids:
+        s, m = small.get(qid), mid.get(qid)
+        if _partial(s):
+            levels[qid].append(1)
+        if (s == 0.0 and m is not None and (m == 1.0 or _partial(m))) or (_partial(s) and _partial(m)):
+            levels[qid].append(2)
+    solved = sorted(qid for qid, rate in large.items() if rate > 0.0)
+    keep = round(level3_success_fraction * len(solved))
+    kept = set(np.random.default_rng(seed).permutation(len(solved))[:keep].tolist())
+    for i, qid in enumerate(solved):
+        if i in kept:
+            levels[qid].append(3)
+    for qid, rate in large.items():
+        if rate == 0.0:
+            levels[qid].append(3)
+    return {qid: sorted(v) for qid, v in levels.items()}
+
+
+def validate(recipe: Recipe) -> None:
+    """Check that at least one query_info file is given and exists, and the other settings."""
+    args = recipe.get(LevelsArguments)
+    sources = [getattr(args, f"{m}_query_info") for m in MODELS]
+    if not any(sources):
+        raise RecipeError(
+            f"{recipe.path}: give at least one of small_query_info, mid_query_info, large_query_info"
+        )
+    for source in sources:
+        if source:
+            query_info_path(source)
+    if not args.output_dir:
+        raise RecipeError(f"{recipe.path}: 'output_dir' is required")
+    if not 0.0 <= args.level3_success_fraction <= 1.0:
+        raise RecipeError(
+            f"{recipe.path}: level3_success_fraction must be in [0, 1], got {args.level3_success_fraction}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Label the pool and write ``levels.parquet`` with a per-level count summary."""
+    import pandas as pd
+
+    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
+    validate(recipe)
+    args = recipe.get(LevelsArguments)
+    rates = {m: read_pass_rates(src) if (src := getattr(args, f"{m}_query_info")) else None for m in MODELS}
+    pool = None
+    if args.pool:
+        from dart_trl.data import load_table, require_columns
+
+        pool = load_table(args.pool, split=args.pool_split)
+        require_columns(pool, [args.query_id_column], f"pool {args.pool}")
+    levels = assign_levels(
+        rates["small"], rates["mid"], rates["large"], args.seed, args.level3_success_fraction
+    )
+
+    frame = pd.DataFrame({"query_id": list(levels)})
+    for model, table in rates.items():
+        if table is not None:
+            frame[f"pass_rate_{model}"] = frame["query_id"].map(table)
+    frame["levels"] = frame["query_id"].map(levels)
+    for level in (1, 2, 3):
+        frame[f"level_{level}"] = frame["levels"].map(lambda v, level=level: level in v)
+    if pool is not None:
+        pool_frame = pool.to_pandas()
+        pool_frame[args.query_id_column] = pool_frame[args.query_id_column].astype(str)
+        frame = pool_frame.merge(
+            frame.rename(columns={"query_id": args.query_id_column}), on=args.query_id_column, how="inner"
+        )
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(out / OUTPUT_FILE, index=False)
+    counts = {f"level_{lv}": int(frame[f"level_{lv}"].sum()) for lv in (1, 2, 3)}
+    summary = {"queries": len(frame), **counts, "unlabelled": int((frame["levels"].map(len) == 0).sum())}
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    write_resolved_recipe(recipe, out)
+    print(f"dart-trl levels: {summary} -> {out / OUTPUT_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_guarded("levels", main, sys.argv[1:]))
