@@ -35,12 +35,14 @@ _grader_lock = threading.Lock()
 
 
 def shared_grader(timeout: float = 5.0) -> Grader:
-    """The process's strict-mode ``Grader``, created on first use (its workers start on first need)."""
+    """The process's strict-mode ``Grader`` with deadline ``timeout``, created on first use (workers start on first need)."""
     global _grader
     with _grader_lock:
+        if _grader is not None and _grader.timeout != float(timeout):
+            _grader.close()  # its worker pool carries the old deadline
+            _grader = None
         if _grader is None:
             _grader = Grader(mode="strict", timeout=timeout)
-        _grader.timeout = float(timeout)
         return _grader
 
 
