@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     argv, merge_dirs = _split_merge(argv)
     recipe, options = parse_job_argv(argv, RECIPE_TYPES, flags={"plan": False, "shard": True})
     validate(recipe)
+    import datasets
+
+    datasets.disable_progress_bars()  # the run has its own progress bar; keep errors to one line
     args: DarsArguments = recipe.get(DarsArguments)
     sampling: SamplingArguments = recipe.get(SamplingArguments)
     config = allocation_config(args)
