@@ -70,11 +70,17 @@ class Stage:
         return (self.final_dir(root) / DONE_FILE).is_file()
 
     def last_checkpoint(self, root: str | os.PathLike) -> str | None:
-        """The stage's newest complete ``checkpoint-*`` directory, to resume from, or None."""
-        from transformers.trainer_utils import get_last_checkpoint
+        """The stage's newest complete ``checkpoint-*`` directory, to resume from, or None.
 
-        out = self.output_dir(root)
-        return get_last_checkpoint(str(out)) if out.is_dir() else None
+        A checkpoint is complete once its ``trainer_state.json`` (written last) exists, so one torn by
+        a kill mid-save is passed over.
+        """
+        steps = []
+        for path in self.output_dir(root).glob("checkpoint-*"):
+            match = re.fullmatch(r"checkpoint-(\d+)", path.name)
+            if match and (path / "trainer_state.json").is_file():
+                steps.append((int(match.group(1)), path))
+        return str(max(steps)[1]) if steps else None
 
 
 def parse_stages(

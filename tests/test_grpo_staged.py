@@ -1,0 +1,186 @@
+"""`dart-trl grpo` end to end on a tiny local model on CPU: two stages, a kill in stage 2, a rerun.
+
+One staged run is shared by the tests of this module: it is started with `dart-trl grpo` (validation,
+then `accelerate launch`), SIGKILLed once stage 2 has saved a checkpoint, then run again to the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+from dart_trl.wandb_offline import find_runs, read_run
+
+TESTS_DIR = Path(__file__).resolve().parent
+STAGES = (
+    "[{name: level1, levels: [1], max_steps: 6, advance_reward_threshold: 0.0, advance_window: 2},"
+    " {name: level2, levels: [2], max_steps: 30, drop_uniform_prompts: true}]"
+)
+
+
+def distinct_chars_reward(completions, **kwargs):
+    """A custom reward (imported by dotted path) that varies within a group, so the policy really moves."""
+    return [len(set(c)) / (len(c) + 1) for c in completions]
+
+
+def write_levels_data(path: Path) -> Path:
+    """Arithmetic questions with exact answers: 8 at level 1, 40 at level 2."""
+    rows = []
+    for i in range(48):
+        a, b = 3 + i, 7 + 2 * i
+        if i < 8:
+            rows.append({"query": f"What is {a} + {b}?", "answer": str(a + b), "level": 1})
+        else:
+            rows.append({"query": f"What is {a} * {b} - {a}?", "answer": str(a * b - a), "level": 2})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def grpo_command(recipe: Path, *overrides: str) -> list[str]:
+    return [sys.executable, "-m", "dart_trl.cli", "grpo", str(recipe), *overrides]
+
+
+@pytest.fixture(scope="module")
+def job_env(tmp_path_factory):
+    wandb_dir = tmp_path_factory.mktemp("wandb")
+    env = dict(
+        os.environ, WANDB_DIR=str(wandb_dir), PYTHONPATH=os.pathsep.join([str(TESTS_DIR), str(REPO_ROOT)])
+    )
+    return env, wandb_dir
+
+
+@pytest.fixture(scope="module")
+def staged_run(tiny_model, tmp_path_factory, job_env):
+    env, wandb_dir = job_env
+    root = tmp_path_factory.mktemp("grpo")
+    out = root / "run"
+    args = [
+        "--model_name_or_path", str(tiny_model),
+        "--dataset", str(write_levels_data(root / "levels.jsonl")),
+        "--output_dir", str(out),
+        "--reward_funcs", "[accuracy, format, test_grpo_staged.distinct_chars_reward]",
+        "--reward_weights", "[1.0, 0.1, 1.0]",
+        "--learning_rate", "0.01",
+        "--stages", STAGES,
+    ]  # fmt: skip
+    command = grpo_command(REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml", *args)
+    log = (root / "first.log").open("w")
+    first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    marker = out / "level2" / "checkpoint-4" / "curriculum_state.json"
+    deadline = time.monotonic() + 240
+    while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the whole `dart-trl grpo` -> accelerate -> trainer tree
+    first.wait()
+    log.close()
+    assert marker.exists(), (root / "first.log").read_text()[-3000:]
+    assert not (out / "level2" / "final" / "stage_done.json").exists(), "stage 2 finished before the kill"
+    killed = {
+        "level1_done": (out / "level1" / "final" / "stage_done.json").read_text(),
+        "level1_mtime": (out / "level1" / "final" / "model.safetensors").stat().st_mtime_ns,
+        "level2_start": json.loads((out / "level2" / "start_weights.json").read_text()),
+    }
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    runs = [read_run(d) for d in find_runs(wandb_dir)]
+    return {"out": out, "killed": killed, "rerun": rerun, "runs": runs, "base": tiny_model}
+
+
+def digest_of(model_dir) -> str:
+    from transformers import AutoModelForCausalLM
+
+    from dart_trl.grpo import weights_digest
+
+    return weights_digest(AutoModelForCausalLM.from_pretrained(model_dir))
+
+
+def test_stage2_starts_from_stage1_final_weights(staged_run):
+    out = staged_run["out"]
+    level1_final = digest_of(out / "level1" / "final")
+    start = staged_run["killed"]["level2_start"]
+    assert start["init_from"] == str(out / "level1" / "final")
+    assert start["digest"] == level1_final
+    assert level1_final != digest_of(staged_run["base"])  # stage 1 did change the weights
+    assert digest_of(out / "level2" / "final") != level1_final
+
+
+def test_adaptive_advance_and_prompt_dropping_are_recorded(staged_run):
+    out = staged_run["out"]
+    level1 = json.loads((out / "level1" / "final" / "stage_done.json").read_text())
+    assert level1["advanced_early"] and level1["global_step"] == level1["advanced_at_step"] == 2
+    level2 = json.loads((out / "level2" / "final" / "stage_done.json").read_text())
+    assert not level2["advanced_early"] and level2["global_step"] == 30
+    # The tiny model never answers correctly: every group is all-wrong, so each visited prompt is dropped.
+    assert level2["dropped_prompts"] >= 20 and level2["num_prompts"] == 40
+
+
+def test_one_wandb_group_one_run_per_stage_with_rewards(staged_run):
+    runs = staged_run["runs"]
+    out = staged_run["out"]
+    assert sorted(r.name for r in runs) == ["level1", "level2", "level2"]  # level2 again after the kill
+    assert {r.group for r in runs} == {out.name}
+    assert {r.job_type for r in runs} == {"grpo-stage"}
+    for run in runs:
+        assert run.config["stage"] == run.name
+        rewards = run.series("train/rewards/accuracy/mean")
+        assert rewards and all(r == 0.0 for r in rewards)
+        assert any(v > 0 for v in run.series("train/rewards/distinct_chars_reward/mean"))
+    level1 = next(r for r in runs if r.name == "level1")
+    assert level1.series("train/curriculum/running_reward")
+    assert level1.summary["stage/advanced_early"] is True
+    resumed = [r for r in runs if r.name == "level2" and r.config.get("resumed_from")]
+    assert len(resumed) == 1
+    dropped = resumed[0].series("train/curriculum/dropped_prompts")
+    assert dropped == sorted(dropped) and dropped[-1] >= 20
+
+
+def test_rerun_skips_stage1_and_resumes_stage2(staged_run):
+    out, killed, rerun = staged_run["out"], staged_run["killed"], staged_run["rerun"]
+    assert "stage 'level1' is done" in rerun.stdout
+    assert (out / "level1" / "final" / "stage_done.json").read_text() == killed["level1_done"]
+    assert (out / "level1" / "final" / "model.safetensors").stat().st_mtime_ns == killed["level1_mtime"]
+    level2 = json.loads((out / "level2" / "final" / "stage_done.json").read_text())
+    resumed_step = int(Path(level2["resumed_from"]).name.split("-")[1])
+    assert resumed_step >= 4 and Path(level2["resumed_from"]).parent == out / "level2"
+    # The fresh-start record of stage 2 was not overwritten by the resumed run.
+    assert json.loads((out / "level2" / "start_weights.json").read_text()) == killed["level2_start"]
+    assert (out / "recipe.resolved.yaml").is_file()
+
+
+def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
+    env, _ = job_env
+    data = write_levels_data(tmp_path / "levels.jsonl")
+    no_answer = tmp_path / "no_answer.jsonl"
+    no_answer.write_text("".join(json.dumps({"query": "1+1?", "level": 1}) + "\n" for _ in range(3)))
+    recipe = REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml"
+    base = ["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path / "out")]
+    cases = {
+        "missing column(s) ['answer']": ["--dataset", str(no_answer)],
+        "unknown reward 'acuracy'; did you mean 'accuracy'?": ["--dataset", str(data), "--reward_funcs", "[acuracy]"],
+        "stage 'level3': no rows": [
+            "--dataset", str(data), "--stages", "[{name: level3, levels: [3], max_steps: 2}]",
+        ],
+        "stage 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
+            "--dataset", str(data), "--stages", "[{name: level1, levels: [1], max_step: 2}]",
+        ],
+    }  # fmt: skip
+    from dart_trl.cli import main as cli_main
+
+    for message, overrides in cases.items():
+        assert cli_main(["grpo", str(recipe), *base, *overrides]) == 2, message
+        assert message in capsys.readouterr().err
+    # The same failures, as the user sees them: one line on stderr, exit code 2, nothing trained.
+    result = subprocess.run(
+        grpo_command(recipe, *base, "--dataset", str(no_answer)), env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "missing column(s) ['answer']" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
