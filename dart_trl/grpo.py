@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ from dart_trl.recipe import (
     LaunchArguments,
     Recipe,
     RecipeError,
-    _type_hints,
     parse_job_argv,
     write_resolved_recipe,
 )
@@ -131,7 +131,9 @@ class StagedGRPOArguments:
 
 RECIPE_TYPES = (LaunchArguments, StagedGRPOArguments, GRPOConfig, ModelConfig)
 GRPO_TYPES = {
-    f.name: _type_hints(GRPOConfig).get(f.name, f.type) for f in dataclasses.fields(GRPOConfig) if f.init
+    f.name: typing.get_type_hints(GRPOConfig).get(f.name, f.type)
+    for f in dataclasses.fields(GRPOConfig)
+    if f.init
 }
 
 
@@ -306,15 +308,15 @@ def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_las
 
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
+    from accelerate import PartialState
     from transformers import AutoTokenizer
 
     recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
     plans = plan_stages(recipe)
     root = recipe.get(GRPOConfig).output_dir
     model_args = recipe.get(ModelConfig)
-    from accelerate import PartialState
-
-    if PartialState().is_main_process:
+    state = PartialState()
+    if state.is_main_process:
         write_resolved_recipe(recipe, root)
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
@@ -325,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, plan in enumerate(plans):
         stage = plan.stage
         if stage.is_done(root):
-            print(f"dart-trl grpo: stage '{stage.name}' is done ({stage.final_dir(root)}); skipping it")
+            state.print(f"dart-trl grpo: stage '{stage.name}' is done ({stage.final_dir(root)}); skipping it")
         else:
             summary = run_stage(recipe, plan, init_from, tokenizer, is_last=i == len(plans) - 1)
             how = (
@@ -333,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                 if summary["advanced_early"]
                 else "done"
             )
-            print(f"dart-trl grpo: stage '{stage.name}' {how}: {summary['global_step']} steps")
+            state.print(f"dart-trl grpo: stage '{stage.name}' {how}: {summary['global_step']} steps")
         init_from = str(stage.final_dir(root))
     return 0
 
