@@ -56,7 +56,10 @@ def load_table(source: str, split: str = "train", config: str | None = None, dat
     local = _local_files(path)
     if local is not None:
         builder, files = local
-        return datasets.load_dataset(builder, data_files=files, split="train")
+        try:
+            return datasets.load_dataset(builder, data_files=files, split="train")
+        except (ValueError, StopIteration) as err:  # how datasets reports local files holding no rows
+            raise RecipeError(f"{source}: the dataset is empty (0 rows could be read: {err})") from None
     if path.exists() or source.startswith((".", "/", "~")) or source.count("/") > 1:
         raise RecipeError(f"dataset not found: {source} (no such file, or no data files in that directory)")
     try:

@@ -232,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     if sft.push_to_hub:
         trainer.push_to_hub(dataset_name=script.dataset_name)
     trainer.end()
+    if state.is_main_process and wandb_enabled(sft.report_to):
+        import wandb
+
+        wandb.finish()
     return 0
 
 
