@@ -84,6 +84,11 @@ def test_vllm_engine_generates_from_tiny_model(tiny_model):
             [Request("What is 2 + 2?", n=50, seed=7), Request("Compute 3 * 4.", n=5, seed=8)]
         )
         again = sampler.generate([Request("What is 2 + 2?", n=50, seed=7)])
+        # Many seeded requests with long prompts: more prefill than one engine step holds.
+        many = sampler.generate(
+            [Request(format_prompt("alpaca", f"Add {i} and 3. " * 20), n=4, seed=i) for i in range(200)]
+        )
+    assert [len(group) for group in many] == [4] * 200
     assert [len(group) for group in out] == [50, 5]
     texts = [c.text for c in out[0]]
     assert len(set(texts)) > 40  # a random tiny model sampled at T=1 rarely repeats itself
