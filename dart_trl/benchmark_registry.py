@@ -1,0 +1,340 @@
+"""The math benchmarks ``dart-trl eval`` knows: where each one is published and how to read it.
+
+Each :class:`Benchmark` names its public source (a Hub dataset id, config and split, or a published
+file URL), the field holding the query, the field(s) the gold answer comes from, how the gold is
+taken, per-item grading options (tolerances, answer types) and which items cannot be graded (for
+example TheoremQA questions that need a picture). A recipe can point any benchmark at local files
+(``data_files``), which is how offline machines and tests run.
+
+The first six entries are the paper's benchmarks (DART-Math, Table 2: MATH, GSM8K, CollegeMath,
+DeepMind Mathematics, OlympiadBench-Math, TheoremQA); ``math500`` is the usual faster stand-in for
+``math``. CollegeMath, DeepMind Mathematics, OlympiadBench and TheoremQA are read from the files the
+DART-Math authors published with their evaluation code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dart_trl.data import load_table, require_columns
+from dart_trl.grading import last_boxed
+from dart_trl.recipe import RecipeError
+
+DART_MATH_EVAL_FILES = "https://raw.githubusercontent.com/hkust-nlp/dart-math/main/data/eval-dsets"
+QWEN_MATH_EVAL_FILES = "https://raw.githubusercontent.com/QwenLM/Qwen2.5-Math/main/evaluation/data"
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One benchmark question: its position in the source, the query, the gold and grading options."""
+
+    index: int
+    query: str
+    gold: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedBenchmark:
+    """The gradable items of a benchmark, the items skipped (index, reason), and where they came from."""
+
+    name: str
+    source: str
+    items: list[EvalItem]
+    skipped: list[tuple[int, str]]
+
+    @property
+    def num_rows(self) -> int:
+        """Rows in the source (gradable plus skipped)."""
+        return len(self.items) + len(self.skipped)
+
+
+def _field_gold(name: str) -> Callable[[Row], str | None]:
+    def gold(row: Row) -> str | None:
+        value = row[name]
+        return None if value is None else str(value)
+
+    return gold
+
+
+def _boxed_gold(name: str) -> Callable[[Row], str | None]:
+    return lambda row: last_boxed(row[name] or "")
+
+
+def gsm8k_gold(row: Row) -> str:
+    """GSM8K: the number after ``####`` at the end of the worked answer, without thousands commas."""
+    return row["answer"].split("####")[-1].strip().replace(",", "")
+
+
+def olympiadbench_gold(row: Row) -> str:
+    """OlympiadBench: the ``final_answer`` list joined with ", " (several answers compare as a set)."""
+    return ", ".join(str(a) for a in row["final_answer"] or [])
+
+
+def olympiadbench_options(row: Row) -> dict[str, Any]:
+    """OlympiadBench: an item's ``error`` (e.g. ``"1e-1"``) is its absolute tolerance."""
+    return {"abs_tol": float(row["error"])} if row.get("error") not in (None, "") else {}
+
+
+def theoremqa_gold(row: Row) -> str:
+    """TheoremQA: ``True``/``False``, a number, ``[a, b]`` for lists, or an option such as ``(c)``."""
+    answer = row["Answer"]
+    if isinstance(answer, (list, tuple)):
+        return "[" + ", ".join(str(a) for a in answer) + "]"
+    return str(answer)
+
+
+def theoremqa_options(row: Row) -> dict[str, Any]:
+    """TheoremQA: the item's ``Answer_type`` decides how answers compare (bool, list order, options)."""
+    return {"answer_type": row["Answer_type"]} if row.get("Answer_type") else {}
+
+
+def theoremqa_skip(row: Row) -> str | None:
+    """TheoremQA questions that need their picture cannot be answered from text: skipped, reported."""
+    return f"needs picture {row['Picture']}" if row.get("Picture") else None
+
+
+_OB_ANSWER_TYPES = {
+    "Numerical": "a numerical value",
+    "Expression": "an expression",
+    "Equation": "an equation",
+    "Interval": "an interval",
+}
+
+
+def olympiadbench_query(row: Row) -> str:
+    """OlympiadBench's English open-ended maths instruction (answer type, boxed format, unit) + question.
+
+    The instruction is the one OlympiadBench and the DART-Math evaluation put before each question.
+    """
+    kind = _OB_ANSWER_TYPES.get(str(row.get("answer_type") or "").split(",")[0].split("-")[0])
+    multiple = bool(row.get("is_multiple_answer"))
+    if kind is None or "Tuple" in str(row.get("answer_type")):
+        type_text = ""
+    elif multiple:
+        type_text = f"The problem has multiple answers, each of them should be {kind}. "
+    else:
+        type_text = f"The answer of The problem should be {kind}. "
+    boxed = "\\boxed{multiple answers connected with commas}" if multiple else "\\boxed{answer}"
+    unit_text = ""
+    if row.get("unit"):
+        boxed += "(unit)"
+        unit_text = ", note that the unit of the answer should not be included in \\boxed{}"
+    instruction = (
+        "The following is an open-ended problem from an International Math competition. "
+        f"{type_text}Please calculate the answer according to the given requirements and the information "
+        "provided. Please use LaTeX format to represent the variables and formulas used in the solution "
+        f'process and results. Please end your solution with "So the final answer is {boxed}." and give '
+        f"the result explicitly{unit_text}."
+    )
+    return f"{instruction}\n{row['question']}"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A registry entry: public source, field mapping, gold extraction, grading options, template."""
+
+    name: str
+    description: str
+    source: str  # Hub dataset id, or a published file URL
+    query_field: str
+    gold_fields: tuple[str, ...]
+    gold: Callable[[Row], str | None]
+    split: str = "test"
+    config: str | None = None
+    num_items: int | None = None
+    template: str = "alpaca"
+    paper: bool = False
+    query: Callable[[Row], str] | None = None
+    options: Callable[[Row], dict[str, Any]] | None = None
+    skip: Callable[[Row], str | None] | None = None
+    extra_fields: tuple[str, ...] = ()
+
+    @property
+    def required_fields(self) -> list[str]:
+        """Every field the loader reads: query, gold and the fields options/skips look at."""
+        return [self.query_field, *self.gold_fields, *self.extra_fields]
+
+    def to_item(self, index: int, row: Row) -> EvalItem | str:
+        """Build the item of ``row``, or return why it is skipped."""
+        reason = self.skip(row) if self.skip else None
+        if reason:
+            return reason
+        query = self.query(row) if self.query else str(row[self.query_field])
+        options = self.options(row) if self.options else {}
+        return EvalItem(index=index, query=query, gold=self.gold(row) or "", options=options)
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in [
+        Benchmark(
+            name="math",
+            description="MATH test set, all 5000 problems (Hendrycks et al.)",
+            source="DigitalLearningGmbH/MATH-lighteval",
+            query_field="problem",
+            gold_fields=("solution",),
+            gold=_boxed_gold("solution"),
+            num_items=5000,
+            paper=True,
+        ),
+        Benchmark(
+            name="gsm8k",
+            description="GSM8K test split",
+            source="openai/gsm8k",
+            config="main",
+            query_field="question",
+            gold_fields=("answer",),
+            gold=gsm8k_gold,
+            num_items=1319,
+            paper=True,
+        ),
+        Benchmark(
+            name="college_math",
+            description="CollegeMath test set (MWPBench)",
+            source=f"{DART_MATH_EVAL_FILES}/mwpbench/college-math-test.jsonl",
+            query_field="question",
+            gold_fields=("answer",),
+            gold=_field_gold("answer"),
+            num_items=2818,
+            paper=True,
+        ),
+        Benchmark(
+            name="deepmind_math",
+            description="DeepMind Mathematics, the 1000-item subset used by DART-Math",
+            source=f"{DART_MATH_EVAL_FILES}/deepmind-mathematics.json",
+            query_field="question",
+            gold_fields=("answer",),
+            gold=_field_gold("answer"),
+            num_items=1000,
+            paper=True,
+        ),
+        Benchmark(
+            name="olympiadbench",
+            description="OlympiadBench OE_TO_maths_en_COMP (open-ended, text-only, English maths)",
+            source=f"{DART_MATH_EVAL_FILES}/olympiadbench/OE_TO_maths_en_COMP.json",
+            query_field="question",
+            gold_fields=("final_answer",),
+            gold=olympiadbench_gold,
+            query=olympiadbench_query,
+            options=olympiadbench_options,
+            extra_fields=("error",),
+            num_items=675,
+            paper=True,
+        ),
+        Benchmark(
+            name="theoremqa",
+            description="TheoremQA (items that need a picture are skipped and reported)",
+            source=f"{DART_MATH_EVAL_FILES}/theoremqa.json",
+            query_field="Question",
+            gold_fields=("Answer",),
+            gold=theoremqa_gold,
+            options=theoremqa_options,
+            skip=theoremqa_skip,
+            extra_fields=("Answer_type", "Picture"),
+            num_items=800,
+            paper=True,
+        ),
+        Benchmark(
+            name="math500",
+            description="MATH-500, the 500-problem MATH test subset of 'Let's Verify Step by Step'",
+            source="HuggingFaceH4/MATH-500",
+            query_field="problem",
+            gold_fields=("solution",),
+            gold=_boxed_gold("solution"),
+            num_items=500,
+        ),
+        Benchmark(
+            name="aime24",
+            description="AIME 2024, 30 problems",
+            source=f"{QWEN_MATH_EVAL_FILES}/aime24/test.jsonl",
+            query_field="problem",
+            gold_fields=("answer",),
+            gold=_field_gold("answer"),
+            num_items=30,
+        ),
+        Benchmark(
+            name="amc23",
+            description="AMC 2023, the common 40-problem subset",
+            source=f"{QWEN_MATH_EVAL_FILES}/amc23/test.jsonl",
+            query_field="problem",
+            gold_fields=("answer",),
+            gold=_field_gold("answer"),
+            num_items=40,
+        ),
+        Benchmark(
+            name="minerva_math",
+            description="Minerva's MATH-style STEM problems (272), answer in the solution's \\boxed{}",
+            source=f"{QWEN_MATH_EVAL_FILES}/minerva_math/test.jsonl",
+            query_field="problem",
+            gold_fields=("solution",),
+            gold=_boxed_gold("solution"),
+            num_items=272,
+        ),
+    ]
+}
+
+PAPER_BENCHMARKS = [name for name, b in BENCHMARKS.items() if b.paper]
+
+
+def get_benchmark(name: str) -> Benchmark:
+    """The registry entry ``name``; a :class:`RecipeError` listing the registry when it is unknown."""
+    if name in BENCHMARKS:
+        return BENCHMARKS[name]
+    close = difflib.get_close_matches(name, list(BENCHMARKS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise RecipeError(f"unknown benchmark '{name}'{hint}; the registry has: {', '.join(BENCHMARKS)}")
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def check_data_files(name: str, data_files: str | Sequence[str] | None) -> list[str] | None:
+    """Normalise ``data_files`` to a list and check that each local file exists."""
+    if data_files is None:
+        return None
+    files = [data_files] if isinstance(data_files, str) else [str(f) for f in data_files]
+    if not files:
+        raise RecipeError(f"benchmark '{name}': data_files is empty")
+    for f in files:
+        if not _is_url(f) and not Path(f).expanduser().is_file():
+            raise RecipeError(f"benchmark '{name}': data file not found: {f}")
+    return [f if _is_url(f) else str(Path(f).expanduser()) for f in files]
+
+
+def load_benchmark(
+    benchmark: Benchmark, data_files: Sequence[str] | None = None, limit: int | None = None
+) -> LoadedBenchmark:
+    """Read ``benchmark`` from ``data_files`` (local or URLs) or its public source, into items.
+
+    Raises :class:`RecipeError` naming the file and the field when a mapped field is missing.
+    ``limit`` keeps the first ``limit`` rows.
+    """
+    if data_files:
+        where = ", ".join(data_files)
+        table = load_table(data_files[0], data_files=list(data_files))
+    elif _is_url(benchmark.source):
+        where = benchmark.source
+        table = load_table(benchmark.source, data_files=[benchmark.source])
+    else:
+        where = f"{benchmark.source} (split {benchmark.split})"
+        table = load_table(benchmark.source, split=benchmark.split, config=benchmark.config)
+    require_columns(table, benchmark.required_fields, f"{where}: benchmark '{benchmark.name}'")
+    if limit is not None:
+        table = table.select(range(min(limit, len(table))))
+    items: list[EvalItem] = []
+    skipped: list[tuple[int, str]] = []
+    for index, row in enumerate(table):
+        item = benchmark.to_item(index, row)
+        if isinstance(item, str):
+            skipped.append((index, item))
+        else:
+            items.append(item)
+    return LoadedBenchmark(name=benchmark.name, source=where, items=items, skipped=skipped)

@@ -1,0 +1,257 @@
+"""``dart-trl compare``: evaluation runs side by side, as in the paper's tables.
+
+    dart-trl compare outputs/eval-base outputs/eval-dart [--out comparison]
+    dart-trl compare --wandb-group dart-7b [--wandb-project dart-trl]
+
+Each RUN_DIR is a ``dart-trl eval`` output directory (its ``results.json``) or a W&B run directory
+(its logged ``eval/<benchmark>/accuracy`` summaries). ``--wandb-group`` adds the group's eval runs:
+through the W&B API when online, from the local run directories under ``--wandb-dir`` when
+``WANDB_MODE`` is offline. Prints a markdown table (benchmarks as columns, AVG last, the best score of
+each column in bold) and writes ``comparison.md``, ``comparison.csv`` and a bar chart
+``comparison.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+from dart_trl.benchmark_registry import BENCHMARKS
+from dart_trl.cli import run_guarded
+from dart_trl.evaluate import RESULTS_NAME
+from dart_trl.recipe import RecipeError
+from dart_trl.wandb_offline import find_runs, read_run
+
+AVERAGE = "average"
+AVG_COLUMN = "AVG"
+
+
+@dataclass
+class CompareArguments:
+    """Arguments of ``dart-trl compare``."""
+
+    runs: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Eval output directories (with results.json) or W&B run directories."},
+    )
+    wandb_group: str | None = field(
+        default=None,
+        metadata={"help": "Also compare the eval runs of this W&B group (API online, local runs offline)."},
+    )
+    wandb_project: str | None = field(
+        default=None, metadata={"help": "W&B project of --wandb-group (default: $WANDB_PROJECT or dart-trl)."}
+    )
+    wandb_dir: str | None = field(
+        default=None,
+        metadata={"help": "Offline: where the group's run directories are (default: $WANDB_DIR or ./wandb)."},
+    )
+    out: str = field(
+        default="comparison",
+        metadata={"help": "Directory for comparison.md, comparison.csv, comparison.png."},
+    )
+
+
+@dataclass
+class RunScores:
+    """One run's accuracy (0-1) per benchmark, under a label."""
+
+    label: str
+    scores: dict[str, float]
+
+
+def parse_args(argv: Sequence[str]) -> CompareArguments:
+    """Parse the command line into :class:`CompareArguments` (RUN_DIR... positional, the rest options)."""
+    parser = argparse.ArgumentParser(prog="dart-trl compare", description=__doc__.split("\n\n")[0])
+    for f in fields(CompareArguments):
+        if f.name == "runs":
+            parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help=f.metadata["help"])
+        else:
+            default = None if f.default is MISSING else f.default
+            parser.add_argument(f"--{f.name.replace('_', '-')}", default=default, help=f.metadata["help"])
+    parser.add_argument("--debug", action="store_true", help="Print tracebacks of errors.")
+    namespace = vars(parser.parse_args(list(argv)))
+    namespace.pop("debug")
+    return CompareArguments(**namespace)
+
+
+def summary_scores(summary: dict) -> dict[str, float]:
+    """Benchmark accuracies from W&B summary keys ``eval/<benchmark>/accuracy``."""
+    scores = {}
+    for key, value in summary.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == "eval" and parts[2] == "accuracy" and parts[1] != AVERAGE:
+            if isinstance(value, (int, float)):
+                scores[parts[1]] = float(value)
+    return scores
+
+
+def read_run_dir(path: str | os.PathLike) -> RunScores:
+    """Scores of an eval output directory (``results.json``) or of a local W&B run directory."""
+    path = Path(path)
+    results = path / RESULTS_NAME if path.is_dir() else path
+    if results.is_file() and results.name == RESULTS_NAME:
+        try:
+            data = json.loads(results.read_text())
+            scores = {name: float(m["accuracy"]) for name, m in data["benchmarks"].items()}
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise RecipeError(f"{results}: not a dart-trl eval results file ({err})") from None
+        return RunScores(str(data.get("run_name") or path.name), scores)
+    if path.is_dir() and any(path.glob("*.wandb")):
+        run = read_run(path)
+        scores = summary_scores(run.summary)
+        if not scores:
+            raise RecipeError(f"{path}: this W&B run logged no eval/<benchmark>/accuracy")
+        return RunScores(run.name or run.run_id or path.name, scores)
+    raise RecipeError(f"{path}: no {RESULTS_NAME} and no W&B run there")
+
+
+def group_runs(group: str, project: str | None, wandb_dir: str | None) -> list[RunScores]:
+    """The eval runs of a W&B group: local run directories when offline, the W&B API otherwise."""
+    if os.environ.get("WANDB_MODE") in {"offline", "disabled"}:
+        root = wandb_dir or os.environ.get("WANDB_DIR") or "wandb"
+        runs = []
+        for run_dir in find_runs(root):
+            run = read_run(run_dir)
+            if run.group == group and run.job_type == "eval" and summary_scores(run.summary):
+                runs.append(RunScores(run.name or run.run_id, summary_scores(run.summary)))
+        if not runs:
+            raise RecipeError(f"no eval runs of W&B group '{group}' under {root}")
+        return runs
+    import wandb
+
+    from dart_trl.tracking import DEFAULT_PROJECT
+
+    project = project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT)
+    try:
+        api_runs = wandb.Api().runs(project, filters={"group": group, "jobType": "eval"})
+        runs = [RunScores(r.name, summary_scores(dict(r.summary))) for r in api_runs]
+    except Exception as err:  # network, authentication, unknown project: one line for the user
+        raise RecipeError(f"could not read W&B group '{group}' of project '{project}': {err}") from None
+    runs = [r for r in runs if r.scores]
+    if not runs:
+        raise RecipeError(
+            f"no eval runs with eval/<benchmark>/accuracy in W&B group '{group}' of '{project}'"
+        )
+    return runs
+
+
+def unique_labels(runs: list[RunScores]) -> None:
+    """Number repeated labels (``name``, ``name (2)``) so every row is distinct."""
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.label] = seen.get(run.label, 0) + 1
+        if seen[run.label] > 1:
+            run.label = f"{run.label} ({seen[run.label]})"
+
+
+def columns_of(runs: Sequence[RunScores]) -> list[str]:
+    """Benchmarks in registry order (the paper's first), then any others in order of appearance."""
+    present = {b for r in runs for b in r.scores}
+    extra = [b for r in runs for b in r.scores if b not in BENCHMARKS]
+    return [b for b in BENCHMARKS if b in present] + list(dict.fromkeys(extra))
+
+
+def table_rows(
+    runs: Sequence[RunScores], columns: Sequence[str]
+) -> tuple[list[str], list[list[float | None]]]:
+    """Percent scores per run and column, plus AVG over the benchmarks every run has.
+
+    Returns the AVG basis (the shared benchmarks) and one row per run: a value or None per column, AVG last.
+    """
+    shared = [c for c in columns if all(c in r.scores for r in runs)]
+    rows = []
+    for run in runs:
+        row: list[float | None] = [100 * run.scores[c] if c in run.scores else None for c in columns]
+        row.append(100 * sum(run.scores[c] for c in shared) / len(shared) if shared else None)
+        rows.append(row)
+    return shared, rows
+
+
+def markdown_table(runs: Sequence[RunScores], columns: Sequence[str], rows: list[list[float | None]]) -> str:
+    """A markdown table, runs as rows, benchmarks then AVG as columns, the best of each column in bold."""
+    header = ["run", *columns, AVG_COLUMN]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
+    best = [max((row[j] for row in rows if row[j] is not None), default=None) for j in range(len(header) - 1)]
+    for run, row in zip(runs, rows, strict=True):
+        cells = []
+        for j, value in enumerate(row):
+            if value is None:
+                cells.append("-")
+            else:
+                text = f"{value:.1f}"
+                cells.append(
+                    f"**{text}**" if len(runs) > 1 and round(value, 1) == round(best[j], 1) else text
+                )
+        lines.append("| " + " | ".join([run.label.replace("|", "/"), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def write_csv(
+    path: Path, runs: Sequence[RunScores], columns: Sequence[str], rows: list[list[float | None]]
+) -> None:
+    """Write the table as CSV (percent, empty where a run lacks a benchmark)."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["run", *columns, AVG_COLUMN])
+        for run, row in zip(runs, rows, strict=True):
+            writer.writerow([run.label, *("" if v is None else f"{v:.2f}" for v in row)])
+
+
+def bar_chart(
+    path: Path, runs: Sequence[RunScores], columns: Sequence[str], rows: list[list[float | None]]
+) -> None:
+    """Grouped bars: one group per benchmark (and AVG), one bar per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [*columns, AVG_COLUMN]
+    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(labels) * max(1, len(runs) / 2)), 4.5))
+    for i, (run, row) in enumerate(zip(runs, rows, strict=True)):
+        xs = [j + (i - (len(runs) - 1) / 2) * width for j in range(len(labels))]
+        ax.bar(xs, [v if v is not None else 0.0 for v in row], width, label=run.label)
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dart-trl compare RUN_DIR... [--wandb-group G] [--out DIR]``."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.runs and not args.wandb_group:
+        raise RecipeError("give at least one RUN_DIR or --wandb-group")
+    runs = [read_run_dir(p) for p in args.runs]
+    if args.wandb_group:
+        runs += group_runs(args.wandb_group, args.wandb_project, args.wandb_dir)
+    unique_labels(runs)
+    columns = columns_of(runs)
+    shared, rows = table_rows(runs, columns)
+    table = markdown_table(runs, columns, rows)
+    note = ""
+    if shared != columns:
+        note = f"\n\nAVG is over the benchmarks every run has: {', '.join(shared) or 'none'}."
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(table + note + "\n")
+    write_csv(out / "comparison.csv", runs, columns, rows)
+    bar_chart(out / "comparison.png", runs, columns, rows)
+    print(table + note)
+    print(f"\nwritten: {out / 'comparison.md'}, {out / 'comparison.csv'}, {out / 'comparison.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_guarded("compare", main, sys.argv[1:]))

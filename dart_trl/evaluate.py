@@ -1,0 +1,448 @@
+"""``dart-trl eval``: score a model on math benchmarks with the grader that builds the training data.
+
+    dart-trl eval recipes/eval.yaml --model_name_or_path outputs/sft-mistral
+
+Greedy pass@1 by default (the paper's 0-shot chain of thought with the Alpaca template, 2048 new
+tokens); ``n`` > 1 samples per question (with ``temperature`` > 0) adds pass@n and maj@n. Outputs in
+``output_dir``: ``results.json`` (accuracy per benchmark and their average), one ``<benchmark>.jsonl``
+per benchmark with a row per sample (query, gold, completion, extracted answer, correct, reason), and
+the resolved recipe. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
+``save_every`` questions, so an interrupted run started again with the same recipe resumes where it
+stopped. With W&B: ``eval/<benchmark>/accuracy``, a per-item table per benchmark and
+``eval/average/accuracy``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dart_trl.benchmark_registry import (
+    PAPER_BENCHMARKS,
+    Benchmark,
+    EvalItem,
+    LoadedBenchmark,
+    check_data_files,
+    get_benchmark,
+    load_benchmark,
+)
+from dart_trl.cli import run_guarded
+from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.sampling import Request, SamplingArguments, build_sampler
+from dart_trl.templates import CHAT, format_prompt, template_names
+
+RESULTS_NAME = "results.json"
+RUN_KEY_NAME = "run_key.json"
+PARTIAL_SUFFIX = ".partial.jsonl"
+BENCHMARK_KEYS = ("name", "data_files", "limit")
+# Sampling settings that change the completions; the others (backend, server, batch sizes) do not.
+SAMPLING_KEY_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "seed")
+
+
+@dataclass
+class EvalSamplingArguments(SamplingArguments):
+    """Sampling arguments with evaluation's default: greedy decoding."""
+
+    temperature: float = field(
+        default=0.0, metadata={"help": "Sampling temperature; 0 (greedy, the default) is the paper's pass@1."}
+    )
+
+
+@dataclass
+class EvalArguments:
+    """Recipe keys of ``dart-trl eval``."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Model to score: a Hub id or a local directory (required)."}
+    )
+    benchmarks: list[str | dict[str, Any]] = field(
+        default_factory=lambda: list(PAPER_BENCHMARKS),
+        metadata={
+            "help": "Benchmarks to run: registry names (see dart_trl.benchmark_registry), or mappings "
+            "{name, data_files, limit} to read a benchmark from local files or keep its first rows. "
+            "Default: the paper's six."
+        },
+    )
+    prompt_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prompt template (alpaca, deepseekmath, qwen-boxed, raw, chat); default: each "
+            "benchmark's own (alpaca)."
+        },
+    )
+    n: int = field(
+        default=1,
+        metadata={"help": "Samples per question; > 1 (with temperature > 0) adds pass@n and maj@n."},
+    )
+    limit: int | None = field(
+        default=None, metadata={"help": "Keep the first `limit` questions of every benchmark (smoke runs)."}
+    )
+    output_dir: str = field(
+        default="outputs/eval",
+        metadata={"help": "Where results.json, the per-item JSONL files and the resolved recipe go."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start afresh when output_dir holds results of another model or sampling setup "
+            "(otherwise that is an error, and the same setup resumes)."
+        },
+    )
+    save_every: int = field(
+        default=512,
+        metadata={"help": "Questions per generation chunk; graded samples are saved after each chunk."},
+    )
+    grading_timeout: float = field(
+        default=5.0, metadata={"help": "Seconds allowed for one symbolic equivalence check."}
+    )
+    grading_workers: int | None = field(
+        default=None, metadata={"help": "Grader worker processes (default: the grader's own, min(2, CPUs))."}
+    )
+    report_to: str = field(default="wandb", metadata={"help": "'wandb' to log the run, 'none' not to."})
+    run_name: str | None = field(
+        default=None, metadata={"help": "Run name in results.json and W&B (default: eval-<model dir name>)."}
+    )
+    wandb_project: str | None = field(
+        default=None, metadata={"help": "W&B project (default: $WANDB_PROJECT or dart-trl)."}
+    )
+    wandb_group: str | None = field(
+        default=None,
+        metadata={"help": "W&B group, e.g. one per comparison (`dart-trl compare --wandb-group`)."},
+    )
+    wandb_table_rows: int = field(
+        default=1000, metadata={"help": "Most rows of each benchmark's per-item W&B table."}
+    )
+
+
+RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments)
+
+
+@dataclass(frozen=True)
+class BenchmarkRun:
+    """A benchmark as a recipe asks for it: the registry entry, local files and row limit."""
+
+    benchmark: Benchmark
+    data_files: list[str] | None
+    limit: int | None
+
+
+def resolve_benchmarks(args: EvalArguments) -> list[BenchmarkRun]:
+    """Turn the recipe's ``benchmarks`` list into :class:`BenchmarkRun` s, checking names, keys and files."""
+    if not args.benchmarks:
+        raise RecipeError("benchmarks is empty; name at least one of the registry's benchmarks")
+    runs: list[BenchmarkRun] = []
+    for entry in args.benchmarks:
+        spec = {"name": entry} if isinstance(entry, str) else dict(entry)
+        unknown = sorted(set(spec) - set(BENCHMARK_KEYS))
+        if unknown or "name" not in spec:
+            raise RecipeError(
+                f"benchmark entry {entry!r}: allowed keys are {list(BENCHMARK_KEYS)} and 'name' is required"
+                + (f"; unknown: {unknown}" if unknown else "")
+            )
+        benchmark = get_benchmark(str(spec["name"]))
+        limit = spec.get("limit", args.limit)
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise RecipeError(
+                f"benchmark '{benchmark.name}': limit must be a positive integer, got {limit!r}"
+            )
+        runs.append(BenchmarkRun(benchmark, check_data_files(benchmark.name, spec.get("data_files")), limit))
+    names = [r.benchmark.name for r in runs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise RecipeError(f"benchmarks lists {repeated} more than once")
+    return runs
+
+
+def validate(recipe: Recipe) -> None:
+    """Check the recipe before any model is loaded: model, benchmarks, local files and their fields."""
+    args = recipe.get(EvalArguments)
+    sampling = recipe.get(SamplingArguments)
+    where = str(recipe.path)
+    if not args.model_name_or_path:
+        raise RecipeError(f"{where}: model_name_or_path is required (a Hub id or a local directory)")
+    model = args.model_name_or_path
+    if not Path(model).exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
+        raise RecipeError(f"{where}: model_name_or_path: no such directory: {model}")
+    if args.prompt_template is not None and args.prompt_template not in template_names():
+        raise RecipeError(
+            f"{where}: prompt_template must be one of {template_names()}, got {args.prompt_template!r}"
+        )
+    if args.n < 1:
+        raise RecipeError(f"{where}: n must be at least 1, got {args.n}")
+    if args.n > 1 and sampling.temperature == 0:
+        raise RecipeError(
+            f"{where}: n = {args.n} samples need temperature > 0 (greedy samples are identical)"
+        )
+    if args.limit is not None and args.limit < 1:
+        raise RecipeError(f"{where}: limit must be a positive integer, got {args.limit}")
+    if args.save_every < 1:
+        raise RecipeError(f"{where}: save_every must be a positive integer, got {args.save_every}")
+    for run in resolve_benchmarks(args):
+        if run.data_files and not any(f.startswith(("http://", "https://")) for f in run.data_files):
+            load_benchmark(run.benchmark, run.data_files, limit=1)  # the mapped fields are present
+
+
+def run_key(args: EvalArguments, sampling: SamplingArguments) -> dict[str, Any]:
+    """What decides the completions of a run; a resumed run must match it."""
+    key = {name: getattr(sampling, name) for name in SAMPLING_KEY_FIELDS}
+    key.update(model=args.model_name_or_path, prompt_template=args.prompt_template, n=args.n)
+    return key
+
+
+def prepare_output_dir(args: EvalArguments, sampling: SamplingArguments) -> Path:
+    """Create ``output_dir``; refuse to mix results of another setup unless ``overwrite_output_dir``."""
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    key = run_key(args, sampling)
+    key_file = out / RUN_KEY_NAME
+    if key_file.exists():
+        old = json.loads(key_file.read_text())
+        changed = sorted(k for k in key if old.get(k) != key[k])
+        if changed and not args.overwrite_output_dir:
+            raise RecipeError(
+                f"{out} holds results of another setup ({', '.join(changed)} differ); "
+                "use a new output_dir or --overwrite_output_dir true"
+            )
+        if changed:
+            for stale in [*out.glob("*.jsonl"), out / RESULTS_NAME]:
+                stale.unlink(missing_ok=True)
+    key_file.write_text(json.dumps(key, indent=2))
+    return out
+
+
+def read_records(path: Path, n: int) -> list[dict[str, Any]]:
+    """Records of questions whose ``n`` samples are all saved in ``path`` (a torn last line is dropped)."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    counts = Counter(r["index"] for r in records)
+    return [r for r in records if counts[r["index"]] == n]
+
+
+def benchmark_metrics(records: Sequence[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Accuracy (mean correct share per question: greedy pass@1), reasons, and pass@n / maj@n for n > 1."""
+    by_item: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_item[r["index"]].append(r)
+    num = len(by_item)
+    shares = [sum(r["correct"] for r in rows) / len(rows) for rows in by_item.values()]
+    metrics: dict[str, Any] = {
+        "accuracy": sum(shares) / num if num else 0.0,
+        "correct": sum(r["correct"] for r in records),
+        "total": num,
+        "samples": len(records),
+        "reasons": dict(Counter(r["reason"] for r in records).most_common()),
+    }
+    if n > 1 and num:
+        metrics[f"pass@{n}"] = sum(any(r["correct"] for r in rows) for rows in by_item.values()) / num
+        metrics[f"maj@{n}"] = sum(majority_correct(rows) for rows in by_item.values()) / num
+    return metrics
+
+
+def majority_correct(rows: Iterable[dict[str, Any]]) -> bool:
+    """Whether the most frequent extracted answer (ties: first seen) was graded correct."""
+    votes: Counter[str] = Counter()
+    verdict: dict[str, bool] = {}
+    for r in rows:
+        if r["answer"] is None:
+            continue
+        answer = " ".join(str(r["answer"]).split())
+        votes[answer] += 1
+        verdict.setdefault(answer, bool(r["correct"]))
+    return bool(votes) and verdict[votes.most_common(1)[0][0]]
+
+
+class LazySampler:
+    """Builds the sampler on first use, so a fully resumed run never loads the model."""
+
+    def __init__(self, model: str, sampling: SamplingArguments):
+        self.model, self.sampling, self.sampler = model, sampling, None
+
+    def generate(self, requests):
+        """Generate with the sampler, building it first if needed."""
+        if self.sampler is None:
+            self.sampler = build_sampler(self.model, self.sampling)
+        return self.sampler.generate(requests)
+
+    def close(self) -> None:
+        """Release the sampler if it was built."""
+        if self.sampler is not None:
+            self.sampler.close()
+            self.sampler = None
+
+
+def evaluate_benchmark(
+    loaded: LoadedBenchmark,
+    template: str,
+    args: EvalArguments,
+    sampling: SamplingArguments,
+    sampler: LazySampler,
+    grader,
+    out: Path,
+    tokenizer=None,
+) -> list[dict[str, Any]]:
+    """Generate, grade and save every question of ``loaded``; return one record per sample.
+
+    Questions already saved in ``<name>.partial.jsonl`` (an interrupted run) are not generated again.
+    """
+    from tqdm.auto import tqdm
+
+    final = out / f"{loaded.name}.jsonl"
+    if final.exists():
+        return read_records(final, args.n)
+    partial = out / f"{loaded.name}{PARTIAL_SUFFIX}"
+    records = read_records(partial, args.n)
+    done = {r["index"] for r in records}
+    partial.write_text("".join(json.dumps(r) + "\n" for r in records))
+    todo = [item for item in loaded.items if item.index not in done]
+    with tqdm(total=len(loaded.items), initial=len(done), desc=loaded.name, unit="q") as progress:
+        for start in range(0, len(todo), args.save_every):
+            chunk = todo[start : start + args.save_every]
+            new = grade_chunk(chunk, template, args.n, sampling.seed, sampler, grader, tokenizer)
+            with partial.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in new)
+            records += new
+            progress.update(len(chunk))
+    records.sort(key=lambda r: (r["index"], r["sample"]))
+    final.write_text("".join(json.dumps(r) + "\n" for r in records))
+    partial.unlink()
+    return records
+
+
+def grade_chunk(
+    items: Sequence[EvalItem], template: str, n: int, seed: int, sampler: LazySampler, grader, tokenizer
+) -> list[dict[str, Any]]:
+    """Sample ``n`` completions per item and grade them; one record per completion."""
+    requests = [
+        Request(format_prompt(template, it.query, tokenizer), n=n, seed=seed + it.index) for it in items
+    ]
+    outputs = sampler.generate(requests)
+    rows = [
+        (it, k, c) for it, completions in zip(items, outputs, strict=True) for k, c in enumerate(completions)
+    ]
+    verdicts = grader.grade_batch(
+        {"completion": c.text, "gold": it.gold, "finish_reason": c.finish_reason, **it.options}
+        for it, _, c in rows
+    )
+    return [
+        {
+            "index": it.index,
+            "sample": k,
+            "query": it.query,
+            "gold": it.gold,
+            "completion": c.text,
+            "finish_reason": c.finish_reason,
+            "answer": v.answer,
+            "correct": v.correct,
+            "reason": v.reason,
+        }
+        for (it, k, c), v in zip(rows, verdicts, strict=True)
+    ]
+
+
+def log_benchmark(run, name: str, metrics: dict[str, Any], records: Sequence[dict[str, Any]], max_rows: int):
+    """Log a benchmark's metrics (``eval/<name>/...``) and its per-item table to the W&B run."""
+    import wandb
+
+    columns = ["index", "sample", "query", "gold", "completion", "answer", "correct", "reason"]
+    table = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in records[:max_rows]])
+    values = {f"eval/{name}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+    run.log({**values, f"eval/{name}/items": table})
+
+
+def print_results(results: dict[str, Any]) -> None:
+    """Print accuracy per benchmark and the average as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{results['run_name']} ({results['model']})")
+    for column in ("benchmark", "questions", "skipped", "accuracy %"):
+        table.add_column(column, justify="left" if column == "benchmark" else "right")
+    for name, m in results["benchmarks"].items():
+        table.add_row(name, str(m["total"]), str(m["skipped"]), f"{100 * m['accuracy']:.1f}")
+    table.add_row("AVG", "", "", f"{100 * results['average']:.1f}", style="bold")
+    Console().print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dart-trl eval RECIPE [--key value ...]``."""
+    from dart_trl.grading import Grader
+    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+
+    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
+    validate(recipe)
+    args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
+    # Every benchmark is read (and its fields checked) before the model is loaded.
+    loaded = [load_benchmark(r.benchmark, r.data_files, r.limit) for r in resolve_benchmarks(args)]
+    out = prepare_output_dir(args, sampling)
+    write_resolved_recipe(recipe, out)
+    model = args.model_name_or_path
+    run_name = args.run_name or f"eval-{Path(model.rstrip('/')).name}"
+    tokenizer = None
+    if args.prompt_template == CHAT:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    run = None
+    if wandb_enabled(args.report_to):
+        config = run_config(recipe, benchmarks=[b.name for b in loaded])
+        run = init_wandb(
+            name=run_name, job_type="eval", config=config, group=args.wandb_group, project=args.wandb_project
+        )
+    results: dict[str, Any] = {
+        "run_name": run_name,
+        "model": model,
+        **run_key(args, sampling),
+        "benchmarks": {},
+    }
+    sampler = LazySampler(model, sampling)
+    try:
+        with Grader(mode="default", timeout=args.grading_timeout, num_workers=args.grading_workers) as grader:
+            for bench in loaded:
+                template = args.prompt_template or get_benchmark(bench.name).template
+                records = evaluate_benchmark(bench, template, args, sampling, sampler, grader, out, tokenizer)
+                metrics = benchmark_metrics(records, args.n)
+                metrics.update(
+                    skipped=len(bench.skipped),
+                    skipped_items=[{"index": i, "reason": why} for i, why in bench.skipped],
+                    source=bench.source,
+                    prompt_template=template,
+                    items_file=f"{bench.name}.jsonl",
+                )
+                results["benchmarks"][bench.name] = metrics
+                if run is not None:
+                    log_benchmark(run, bench.name, metrics, records, args.wandb_table_rows)
+    finally:
+        sampler.close()
+    accuracies = [m["accuracy"] for m in results["benchmarks"].values()]
+    results["average"] = sum(accuracies) / len(accuracies)
+    if run is not None:
+        run.log({"eval/average/accuracy": results["average"]})
+        results["wandb"] = {
+            "id": run.id,
+            "project": run.project,
+            "group": args.wandb_group,
+            "dir": str(Path(run.dir).parent),
+        }
+        run.finish()
+    tmp = out / f"{RESULTS_NAME}.tmp"
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, out / RESULTS_NAME)
+    print_results(results)
+    print(f"results: {out / RESULTS_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_guarded("eval", main, sys.argv[1:]))
