@@ -1,0 +1,125 @@
+"""``dart-trl compare`` on two real eval runs (tiny model, transformers backend, offline W&B)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from dart_trl.cli import run_guarded
+from dart_trl.compare import RunScores, main, markdown_table, table_rows
+from dart_trl.evaluate import main as eval_main
+from dart_trl.wandb_offline import find_runs
+
+GSM8K_ROWS = [
+    {"question": "What is 2 + 2?", "answer": "#### 4"},
+    {"question": "What is 3 * 5?", "answer": "#### 15"},
+]
+DEEPMIND_ROWS = [{"question": "Calculate 6 - 9.", "answer": "-3"}]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, tiny_model):
+    """Two eval runs of the tiny model (alpaca and raw prompts), each with results.json and a W&B run."""
+    root = tmp_path_factory.mktemp("compare")
+    (root / "gsm8k.jsonl").write_text("".join(json.dumps(r) + "\n" for r in GSM8K_ROWS))
+    (root / "deepmind.json").write_text(json.dumps(DEEPMIND_ROWS))
+    benchmarks = [
+        {"name": "gsm8k", "data_files": str(root / "gsm8k.jsonl")},
+        {"name": "deepmind_math", "data_files": str(root / "deepmind.json")},
+    ]
+    dirs = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_DIR", str(root / "wandb"))
+        (root / "wandb").mkdir()
+        for template in ("alpaca", "raw"):
+            recipe = root / f"{template}.yaml"
+            values = dict(
+                model_name_or_path=str(tiny_model),
+                benchmarks=benchmarks,
+                prompt_template=template,
+                backend="transformers",
+                max_tokens=8,
+                output_dir=str(root / template),
+                run_name=f"tiny-{template}",
+                wandb_group="cmp",
+            )
+            recipe.write_text(yaml.safe_dump(values))
+            assert run_guarded("eval", eval_main, [str(recipe)]) == 0
+            dirs.append(root / template)
+    return root, dirs
+
+
+def expected_rows(dirs):
+    rows = {}
+    for d in dirs:
+        results = json.loads((d / "results.json").read_text())
+        scores = [100 * results["benchmarks"][b]["accuracy"] for b in ("gsm8k", "deepmind_math")]
+        rows[results["run_name"]] = [*scores, 100 * results["average"]]
+    return rows
+
+
+def assert_same_table(table, expected):
+    assert set(table) == set(expected)
+    for run, values in expected.items():
+        assert table[run] == pytest.approx(values, abs=0.01)
+
+
+def test_compare_run_dirs_writes_table_csv_and_chart(two_runs, tmp_path, capsys):
+    _, dirs = two_runs
+    out = tmp_path / "cmp"
+    assert run_guarded("compare", main, [*map(str, dirs), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    header = printed.splitlines()[0]
+    assert header == "| run | gsm8k | deepmind_math | AVG |"
+    assert (out / "comparison.md").read_text().startswith(header)
+    with (out / "comparison.csv").open() as f:
+        table = {
+            row["run"]: [float(row[c]) for c in ("gsm8k", "deepmind_math", "AVG")]
+            for row in csv.DictReader(f)
+        }
+    assert_same_table(table, expected_rows(dirs))
+    png = (out / "comparison.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_compare_reads_a_wandb_group_offline(two_runs, tmp_path, capsys):
+    root, dirs = two_runs
+    out = tmp_path / "cmp"
+    argv = ["--wandb-group", "cmp", "--wandb-dir", str(root / "wandb"), "--out", str(out)]
+    assert run_guarded("compare", main, argv) == 0
+    with (out / "comparison.csv").open() as f:
+        table = {
+            row["run"]: [float(row[c]) for c in ("gsm8k", "deepmind_math", "AVG")]
+            for row in csv.DictReader(f)
+        }
+    assert_same_table(table, expected_rows(dirs))
+
+
+def test_compare_reads_a_wandb_run_dir(two_runs, tmp_path, capsys):
+    root, dirs = two_runs
+    run_dirs = find_runs(root / "wandb")
+    assert len(run_dirs) == 2
+    assert run_guarded("compare", main, [str(run_dirs[0]), "--out", str(tmp_path)]) == 0
+    assert "tiny-alpaca" in capsys.readouterr().out
+
+
+def test_markdown_bolds_the_best_of_each_column_and_averages_shared_benchmarks():
+    runs = [
+        RunScores("base", {"math": 0.30, "gsm8k": 0.70, "theoremqa": 0.20}),
+        RunScores("dart", {"math": 0.45, "gsm8k": 0.65}),
+    ]
+    columns = ["math", "gsm8k", "theoremqa"]
+    shared, rows = table_rows(runs, columns)
+    assert shared == ["math", "gsm8k"]
+    assert rows[0][-1] == pytest.approx(50.0) and rows[1][-1] == pytest.approx(55.0)
+    lines = markdown_table(runs, columns, rows).splitlines()
+    assert lines[2] == "| base | 30.0 | **70.0** | **20.0** | 50.0 |"
+    assert lines[3] == "| dart | **45.0** | 65.0 | - | **55.0** |"
+
+
+def test_missing_run_dir_exits_2(tmp_path, capsys):
+    assert run_guarded("compare", main, [str(tmp_path / "nope")]) == 2
+    assert "no results.json" in capsys.readouterr().err
