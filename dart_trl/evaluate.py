@@ -19,7 +19,7 @@ import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -294,17 +294,20 @@ def evaluate_benchmark(
 ) -> list[dict[str, Any]]:
     """Generate, grade and save every question of ``loaded``; return one record per sample.
 
-    Questions already saved in ``<name>.partial.jsonl`` (an interrupted run) are not generated again.
+    Questions already saved (``<name>.jsonl`` of a finished run, ``<name>.partial.jsonl`` of an
+    interrupted one) with the same query and gold are not generated again.
     """
     from tqdm.auto import tqdm
 
     final = out / f"{loaded.name}.jsonl"
-    if final.exists():
-        return read_records(final, args.n)
     partial = out / f"{loaded.name}{PARTIAL_SUFFIX}"
-    records = read_records(partial, args.n)
+    wanted = {item.index: (item.query, item.gold) for item in loaded.items}
+    saved = read_records(final if final.exists() else partial, args.n)
+    # Saved samples count only for questions still asked, unchanged (another limit or file may be in use).
+    records = [r for r in saved if wanted.get(r["index"]) == (r["query"], r["gold"])]
     done = {r["index"] for r in records}
     partial.write_text("".join(json.dumps(r) + "\n" for r in records))
+    final.unlink(missing_ok=True)
     todo = [item for item in loaded.items if item.index not in done]
     with tqdm(total=len(loaded.items), initial=len(done), desc=loaded.name, unit="q") as progress:
         for start in range(0, len(todo), args.save_every):
@@ -375,11 +378,23 @@ def print_results(results: dict[str, Any]) -> None:
     Console().print(table)
 
 
+def recipe_help() -> str:
+    """Usage and every recipe key of ``dart-trl eval`` with its help text."""
+    lines = [(__doc__ or "").strip(), "", "recipe keys:"]
+    for cls in (EvalArguments, EvalSamplingArguments, LaunchArguments):
+        lines += [f"  {f.name:<24} {f.metadata.get('help', '')}" for f in fields(cls)]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
     from dart_trl.grading import Grader
     from dart_trl.tracking import init_wandb, run_config, wandb_enabled
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(argv):
+        print(recipe_help())
+        return 0
     recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
     validate(recipe)
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)

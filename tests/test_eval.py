@@ -160,6 +160,19 @@ def test_finished_run_is_reused_without_loading_the_model(vllm_run):
 
 
 @pytest.mark.vllm
+def test_smaller_limit_reuses_saved_items(vllm_run, tmp_path):
+    root, recipe = vllm_run
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    saved = read_jsonl(out / "gsm8k.jsonl")
+    argv = [recipe, "--output_dir", str(out), "--limit", "2", "--backend", "openai"]
+    argv += ["--base_url", "http://127.0.0.1:9/v1", "--report_to", "none"]
+    assert run_guarded("eval", main, argv) == 0
+    assert read_jsonl(out / "gsm8k.jsonl") == saved[:2]
+    assert json.loads((out / "results.json").read_text())["benchmarks"]["gsm8k"]["total"] == 2
+
+
+@pytest.mark.vllm
 def test_interrupted_run_resumes_from_saved_items(vllm_run, tmp_path):
     root, recipe = vllm_run
     out = tmp_path / "out"
