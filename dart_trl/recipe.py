@@ -273,7 +273,7 @@ def _coerce(value: Any, tp: Any) -> Any:  # noqa: C901 - one branch per kind of 
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is Union or origin is types.UnionType:
-        if type(None) in args and (value is None or value in _YAML_NULLS):
+        if type(None) in args and (value is None or (isinstance(value, str) and value in _YAML_NULLS)):
             return None
         # Try exact-type members first so that "5" stays a str for Union[str, int] and so on.
         members = sorted((a for a in args if a is not type(None)), key=lambda a: not _is_instance(value, a))

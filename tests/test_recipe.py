@@ -67,6 +67,7 @@ def test_overrides_win_and_are_typed(tmp_path):
     recipe = load_recipe(path, TYPES, overrides)
     sft = recipe.get(SFTConfig)
     assert (sft.learning_rate, sft.max_steps) == (2e-5, 20)
+    assert load_recipe(path, TYPES, {"report_to": "[wandb]"}).get(SFTConfig).report_to == ["wandb"]
     assert sft.packing is True  # a bare flag means true
     assert load_recipe(path, TYPES, {"hub_model_id": "null"}).get(SFTConfig).hub_model_id is None
     assert sft.run_name == "123"  # a str field keeps the text as written
