@@ -275,6 +275,8 @@ def _coerce(value: Any, tp: Any) -> Any:  # noqa: C901 - one branch per kind of 
     if origin is Union or origin is types.UnionType:
         if type(None) in args and (value is None or (isinstance(value, str) and value in _YAML_NULLS)):
             return None
+        if isinstance(value, str) and value.lstrip()[:1] in ("[", "{") and any(map(_is_collection, args)):
+            value = _yaml_scalar(value)  # a list or mapping written on the command line
         # Try exact-type members first so that "5" stays a str for Union[str, int] and so on.
         members = sorted((a for a in args if a is not type(None)), key=lambda a: not _is_instance(value, a))
         for member in members:
@@ -356,6 +358,11 @@ def _is_instance(value: Any, tp: Any) -> bool:
     return (
         isinstance(base, type) and isinstance(value, base) and not (base is int and isinstance(value, bool))
     )
+
+
+def _is_collection(tp: Any) -> bool:
+    base = typing.get_origin(tp) or tp
+    return base in (list, tuple, dict, Sequence, Mapping)
 
 
 def _yaml_scalar(text: str) -> Any:
