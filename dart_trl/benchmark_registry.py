@@ -4,7 +4,8 @@ Each :class:`Benchmark` names its public source (a Hub dataset id, config and sp
 file URL), the field holding the query, the field(s) the gold answer comes from, how the gold is
 taken, per-item grading options (tolerances, answer types) and which items cannot be graded (for
 example TheoremQA questions that need a picture). A recipe can point any benchmark at local files
-(``data_files``), which is how offline machines and tests run.
+(``data_files``), which is how offline machines and tests run, and can read a benchmark of its own
+from local files by naming its query and answer fields (:func:`custom_benchmark`).
 
 The first six entries are the paper's benchmarks (DART-Math, Table 2: MATH, GSM8K, CollegeMath,
 DeepMind Mathematics, OlympiadBench-Math, TheoremQA); ``math500`` is the usual faster stand-in for
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,28 @@ def get_benchmark(name: str) -> Benchmark:
     close = difflib.get_close_matches(name, list(BENCHMARKS), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise RecipeError(f"unknown benchmark '{name}'{hint}; the registry has: {', '.join(BENCHMARKS)}")
+
+
+def remap_fields(benchmark: Benchmark, query_field: str | None, answer_field: str | None) -> Benchmark:
+    """``benchmark`` reading the query and/or the gold (taken as it is) from other fields."""
+    changes: dict[str, Any] = {}
+    if query_field:
+        changes.update(query_field=query_field, query=None)
+    if answer_field:
+        changes.update(gold_fields=(answer_field,), gold=_field_gold(answer_field))
+    return replace(benchmark, **changes) if changes else benchmark
+
+
+def custom_benchmark(name: str, query_field: str, answer_field: str) -> Benchmark:
+    """A benchmark of one's own in local files: the query and the gold answer (as it is) by field name."""
+    return Benchmark(
+        name=name,
+        description=f"local benchmark '{name}'",
+        source="data_files",
+        query_field=query_field,
+        gold_fields=(answer_field,),
+        gold=_field_gold(answer_field),
+    )
 
 
 def _is_url(source: str) -> bool:

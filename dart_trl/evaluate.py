@@ -24,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from dart_trl.benchmark_registry import (
+    BENCHMARKS,
     PAPER_BENCHMARKS,
     Benchmark,
     EvalItem,
     LoadedBenchmark,
     check_data_files,
+    custom_benchmark,
     get_benchmark,
     load_benchmark,
+    remap_fields,
 )
 from dart_trl.cli import run_guarded
 from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
@@ -40,7 +43,7 @@ from dart_trl.templates import CHAT, format_prompt, template_names
 RESULTS_NAME = "results.json"
 RUN_KEY_NAME = "run_key.json"
 PARTIAL_SUFFIX = ".partial.jsonl"
-BENCHMARK_KEYS = ("name", "data_files", "limit")
+BENCHMARK_KEYS = ("name", "data_files", "limit", "query_field", "answer_field")
 # Sampling settings that change the completions; the others (backend, server, batch sizes) do not.
 SAMPLING_KEY_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "seed")
 
@@ -65,8 +68,9 @@ class EvalArguments:
         default_factory=lambda: list(PAPER_BENCHMARKS),
         metadata={
             "help": "Benchmarks to run: registry names (see dart_trl.benchmark_registry), or mappings "
-            "{name, data_files, limit} to read a benchmark from local files or keep its first rows. "
-            "Default: the paper's six."
+            "{name, data_files, limit, query_field, answer_field} to read a benchmark from local files, "
+            "keep its first rows, or (with a name outside the registry, data_files and both fields) run "
+            "a benchmark of your own. Default: the paper's six."
         },
     )
     prompt_template: str | None = field(
@@ -145,7 +149,11 @@ def resolve_benchmarks(args: EvalArguments) -> list[BenchmarkRun]:
                 f"benchmark entry {entry!r}: allowed keys are {list(BENCHMARK_KEYS)} and 'name' is required"
                 + (f"; unknown: {unknown}" if unknown else "")
             )
-        benchmark = get_benchmark(str(spec["name"]))
+        name, query_field, answer_field = str(spec["name"]), spec.get("query_field"), spec.get("answer_field")
+        if name not in BENCHMARKS and spec.get("data_files") and query_field and answer_field:
+            benchmark = custom_benchmark(name, str(query_field), str(answer_field))
+        else:
+            benchmark = remap_fields(get_benchmark(name), query_field, answer_field)
         limit = spec.get("limit", args.limit)
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise RecipeError(
@@ -399,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate(recipe)
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
     # Every benchmark is read (and its fields checked) before the model is loaded.
-    loaded = [load_benchmark(r.benchmark, r.data_files, r.limit) for r in resolve_benchmarks(args)]
+    specs = resolve_benchmarks(args)
+    loaded = [load_benchmark(s.benchmark, s.data_files, s.limit) for s in specs]
     out = prepare_output_dir(args, sampling)
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path
@@ -424,8 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sampler = LazySampler(model, sampling)
     try:
         with Grader(mode="default", timeout=args.grading_timeout, num_workers=args.grading_workers) as grader:
-            for bench in loaded:
-                template = args.prompt_template or get_benchmark(bench.name).template
+            for spec, bench in zip(specs, loaded, strict=True):
+                template = args.prompt_template or spec.benchmark.template
                 records = evaluate_benchmark(bench, template, args, sampling, sampler, grader, out, tokenizer)
                 metrics = benchmark_metrics(records, args.n)
                 metrics.update(

@@ -216,6 +216,32 @@ def test_n_samples_give_pass_and_majority(tiny_model, bench_files, tmp_path):
     assert metrics["pass@3"] >= metrics["accuracy"] and "maj@3" in metrics
 
 
+def test_benchmark_of_ones_own_from_local_files(tiny_model, tmp_path):
+    rows = [{"q": "What is 1 + 1?", "a": 2}, {"q": "What is 2 + 5?", "a": 7}]
+    (tmp_path / "arith.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = {
+        "name": "arithmetic",
+        "data_files": str(tmp_path / "arith.jsonl"),
+        "query_field": "q",
+        "answer_field": "a",
+    }
+    recipe = write_recipe(
+        tmp_path / "eval.yaml",
+        model_name_or_path=str(tiny_model),
+        benchmarks=[bench],
+        backend="transformers",
+        max_tokens=4,
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+    )
+    assert run_guarded("eval", main, [recipe]) == 0
+    saved = read_jsonl(tmp_path / "out" / "arithmetic.jsonl")
+    assert [(r["query"], r["gold"]) for r in saved] == [("What is 1 + 1?", "2"), ("What is 2 + 5?", "7")]
+    assert (
+        json.loads((tmp_path / "out" / "results.json").read_text())["benchmarks"]["arithmetic"]["total"] == 2
+    )
+
+
 def test_greedy_with_several_samples_is_refused(tiny_model, bench_files, tmp_path, capsys):
     recipe = write_recipe(
         tmp_path / "e.yaml", model_name_or_path=str(tiny_model), benchmarks=bench_files, n=4
