@@ -156,6 +156,7 @@ class Benchmark:
     options: Callable[[Row], dict[str, Any]] | None = None
     skip: Callable[[Row], str | None] | None = None
     extra_fields: tuple[str, ...] = ()
+    title: str = ""  # column header in comparison tables (the paper's short names)
 
     @property
     def required_fields(self) -> list[str]:
@@ -177,6 +178,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     for b in [
         Benchmark(
             name="math",
+            title="MATH",
             description="MATH test set, all 5000 problems (Hendrycks et al.)",
             source="DigitalLearningGmbH/MATH-lighteval",
             query_field="problem",
@@ -187,6 +189,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="gsm8k",
+            title="GSM8K",
             description="GSM8K test split",
             source="openai/gsm8k",
             config="main",
@@ -198,6 +201,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="college_math",
+            title="College",
             description="CollegeMath test set (MWPBench)",
             source=f"{DART_MATH_EVAL_FILES}/mwpbench/college-math-test.jsonl",
             query_field="question",
@@ -208,6 +212,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="deepmind_math",
+            title="DM",
             description="DeepMind Mathematics, the 1000-item subset used by DART-Math",
             source=f"{DART_MATH_EVAL_FILES}/deepmind-mathematics.json",
             query_field="question",
@@ -218,6 +223,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="olympiadbench",
+            title="Olympiad",
             description="OlympiadBench OE_TO_maths_en_COMP (open-ended, text-only, English maths)",
             source=f"{DART_MATH_EVAL_FILES}/olympiadbench/OE_TO_maths_en_COMP.json",
             query_field="question",
@@ -231,6 +237,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="theoremqa",
+            title="Theorem",
             description="TheoremQA (items that need a picture are skipped and reported)",
             source=f"{DART_MATH_EVAL_FILES}/theoremqa.json",
             query_field="Question",
@@ -244,6 +251,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="math500",
+            title="MATH500",
             description="MATH-500, the 500-problem MATH test subset of 'Let's Verify Step by Step'",
             source="HuggingFaceH4/MATH-500",
             query_field="problem",
@@ -253,6 +261,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="aime24",
+            title="AIME24",
             description="AIME 2024, 30 problems",
             source=f"{QWEN_MATH_EVAL_FILES}/aime24/test.jsonl",
             query_field="problem",
@@ -262,6 +271,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="amc23",
+            title="AMC23",
             description="AMC 2023, the common 40-problem subset",
             source=f"{QWEN_MATH_EVAL_FILES}/amc23/test.jsonl",
             query_field="problem",
@@ -271,6 +281,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark(
             name="minerva_math",
+            title="Minerva",
             description="Minerva's MATH-style STEM problems (272), answer in the solution's \\boxed{}",
             source=f"{QWEN_MATH_EVAL_FILES}/minerva_math/test.jsonl",
             query_field="problem",
@@ -338,14 +349,20 @@ def load_benchmark(
     """Read ``benchmark`` from ``data_files`` (local or URLs) or its public source, into items.
 
     Raises :class:`RecipeError` naming the file and the field when a mapped field is missing.
-    ``limit`` keeps the first ``limit`` rows.
+    ``limit`` keeps the first ``limit`` rows (skipped rows included).
     """
     if data_files:
         where = ", ".join(data_files)
         table = load_table(data_files[0], data_files=list(data_files))
     elif _is_url(benchmark.source):
         where = benchmark.source
-        table = load_table(benchmark.source, data_files=[benchmark.source])
+        try:
+            table = load_table(benchmark.source, data_files=[benchmark.source])
+        except Exception as err:  # offline, moved file: one line for the user, with the way out
+            raise RecipeError(
+                f"benchmark '{benchmark.name}': could not read {where} ({type(err).__name__}); "
+                "offline, point the benchmark at a local copy with data_files"
+            ) from None
     else:
         where = f"{benchmark.source} (split {benchmark.split})"
         table = load_table(benchmark.source, split=benchmark.split, config=benchmark.config)

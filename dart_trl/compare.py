@@ -174,8 +174,9 @@ def table_rows(
 
 
 def markdown_table(runs: Sequence[RunScores], columns: Sequence[str], rows: list[list[float | None]]) -> str:
-    """A markdown table, runs as rows, benchmarks then AVG as columns, the best of each column in bold."""
-    header = ["run", *columns, AVG_COLUMN]
+    """A markdown table: runs as rows; benchmarks (the paper's short names) then AVG as columns; the best
+    of each column in bold."""
+    header = ["run", *(BENCHMARKS[c].title if c in BENCHMARKS else c for c in columns), AVG_COLUMN]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
     best = [max((row[j] for row in rows if row[j] is not None), default=None) for j in range(len(header) - 1)]
     for run, row in zip(runs, rows, strict=True):

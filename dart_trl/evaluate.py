@@ -85,7 +85,7 @@ class EvalArguments:
         metadata={"help": "Samples per question; > 1 (with temperature > 0) adds pass@n and maj@n."},
     )
     limit: int | None = field(
-        default=None, metadata={"help": "Keep the first `limit` questions of every benchmark (smoke runs)."}
+        default=None, metadata={"help": "Keep the first `limit` rows of every benchmark (smoke runs)."}
     )
     output_dir: str = field(
         default="outputs/eval",

@@ -144,3 +144,10 @@ def test_file_missing_the_mapped_field_names_file_and_field(tmp_path):
     with pytest.raises(RecipeError) as err:
         load_benchmark(get_benchmark("gsm8k"), [str(path)])
     assert str(path) in str(err.value) and "'question'" in str(err.value)
+
+
+def test_published_file_unreachable_offline_is_one_clear_error():
+    # conftest sets HF_DATASETS_OFFLINE=1: the published CollegeMath file cannot be fetched.
+    with pytest.raises(RecipeError) as err:
+        load_benchmark(get_benchmark("college_math"))
+    assert "college-math-test.jsonl" in str(err.value) and "data_files" in str(err.value)

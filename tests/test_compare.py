@@ -73,7 +73,7 @@ def test_compare_run_dirs_writes_table_csv_and_chart(two_runs, tmp_path, capsys)
     assert run_guarded("compare", main, [*map(str, dirs), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     header = printed.splitlines()[0]
-    assert header == "| run | gsm8k | deepmind_math | AVG |"
+    assert header == "| run | GSM8K | DM | AVG |"
     assert (out / "comparison.md").read_text().startswith(header)
     with (out / "comparison.csv").open() as f:
         table = {
