@@ -213,12 +213,13 @@ def bar_chart(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [*columns, AVG_COLUMN]
+    labels = [*(BENCHMARKS[c].title if c in BENCHMARKS else c for c in columns), AVG_COLUMN]
     width = 0.8 / len(runs)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(labels) * max(1, len(runs) / 2)), 4.5))
     for i, (run, row) in enumerate(zip(runs, rows, strict=True)):
-        xs = [j + (i - (len(runs) - 1) / 2) * width for j in range(len(labels))]
-        ax.bar(xs, [v if v is not None else 0.0 for v in row], width, label=run.label)
+        present = [(j, v) for j, v in enumerate(row) if v is not None]  # no bar where a run lacks a benchmark
+        xs = [j + (i - (len(runs) - 1) / 2) * width for j, _ in present]
+        ax.bar(xs, [v for _, v in present], width, label=run.label)
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
