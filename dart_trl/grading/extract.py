@@ -12,6 +12,7 @@ MAX_COMPLETION_CHARS = 20_000
 MAX_BRACE_DEPTH = 100
 MAX_ANSWER_CHARS = 2_000
 MAX_JOINED_BOXES = 8
+MAX_FALLBACK_CHARS = 3_000  # the math-environment fallback only looks this far back
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 # Text between two boxes that still reads as one answer list ("\boxed{1} and \boxed{2}").
@@ -26,8 +27,8 @@ _SENTENCE_END_RE = re.compile(r"\.?\s*I hope|\.(?:\s|$)|\n\s*\n|\n(?![^$]*\$)")
 _MATH_ENV_RE = re.compile(
     r"(?<!\\)\$\$(?P<dd>(?:[^$]|\$(?!\$))+?)(?<!\\)\$\$"
     r"|(?<!\\)\\\[(?P<db>(?:[^\\]|\\(?!\]))+?)\\\]"
-    r"|(?<![\\\d])\$(?P<id>(?:\\\$|[^\n$])+?)(?<!\\)\$"
-    r"|(?<!\\)\\\((?P<ip>(?:[^\\\n]|\\(?!\)))+?)\\\)",
+    r"|(?<![\\\d])\$(?P<id>(?:\\\$|[^\n$]){1,1000}?)(?<!\\)\$"
+    r"|(?<!\\)\\\((?P<ip>(?:[^\\\n]|\\(?!\))){1,1000}?)\\\)",
     re.DOTALL,
 )
 _PERCENT_AFTER_RE = re.compile(r"\s*(?:\\?%|percent(?:age)?\b|pct\b)", re.IGNORECASE)
@@ -135,7 +136,8 @@ def _last_math(text: str) -> tuple[int, str, int] | None:
 
     Returns (start, joined content, end) or None.
     """
-    envs = list(_MATH_ENV_RE.finditer(text))
+    offset = max(0, len(text) - MAX_FALLBACK_CHARS)
+    envs = list(_MATH_ENV_RE.finditer(text, offset))
     if not envs:
         return None
     parts = [envs[-1]]

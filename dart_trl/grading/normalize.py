@@ -24,9 +24,8 @@ _SPACING_RE = re.compile(
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree\b|\^\{\s*o\s*\}")
 _PERCENT_WORD_RE = re.compile(r"(?<=[\d}])\s*(?:percent(?:age)?|pct)\b\.?", re.IGNORECASE)
 _THOUSANDS_RE = re.compile(r"(?<![\d.,(\[])[1-9]\d{0,2}(?:,\d{3})+(?![\d,)\]])")
-_UNIT_TAIL_RE = re.compile(
-    r"\s*(?:[A-Za-z]{2,}|[A-Za-z]+\s*\^\s*\{?[23]\}?|[²³]|/|\.|\s)*\s*[A-Za-z]{2,}(?:\s*\^\s*\{?[23]\}?|[²³])?\s*\.?\s*$"
-)
+_NUMBER_HEAD_RE = re.compile(r"\s*[-+]?(?:\\frac\{\d+\}\{\d+\}|[\d.,/]+(?:\s*\\times\s*10\^\{?-?\d+\}?)?%?)")
+_UNIT_TOKEN_RE = re.compile(r"[A-Za-z]+|\^\{?[23]\}?|[²³/.\-]|\s+|.")
 _NOT_UNITS = {"and", "or", "pi", "sqrt", "frac", "infty", "in", "cup", "cap", "pm", "mod", "true", "false"}
 _VAR_PREFIX_RE = re.compile(
     r"^\s*(?:\\?[A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?|\([A-Za-z](?:\s*,\s*[A-Za-z])*\))\s*(?:=|\\in\b)\s*(?P<rhs>.+)$"
@@ -75,14 +74,17 @@ def _unwrap_boxes(s: str) -> str:
 
 def _strip_units(s: str) -> str:
     """Drop trailing unit words ("125 miles", "15 cm^2") after a plain numeric value."""
-    m = _UNIT_TAIL_RE.search(s)
-    if m is None or m.start() == 0:
+    m = _NUMBER_HEAD_RE.match(s)
+    if m is None or m.end() == len(s):
         return s
-    head, tail = s[: m.start()].strip(), m.group(0)
-    words = {w.lower() for w in re.findall(r"[A-Za-z]+", tail)}
-    if words & _NOT_UNITS or parse_number(head) is None:
+    tokens = _UNIT_TOKEN_RE.findall(s[m.end() :])
+    words = [t for t in tokens if t[0].isalpha()]
+    if not words or len(words[0]) < 2 or {w.lower() for w in words} & _NOT_UNITS:
         return s
-    return head
+    if any(len(t) == 1 and not (t.isalpha() or t.isspace() or t in "²³/.-") for t in tokens):
+        return s
+    head = s[: m.end()].strip()
+    return head if parse_number(head) is not None else s
 
 
 def normalize_answer(s: str) -> str:

@@ -1,0 +1,34 @@
+"""Grader checks on the shared benchmark data (skipped when ../shared/data is absent)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dart_trl.grading import Grader, extract_answer, last_boxed
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _rows(name):
+    path = DATA / name
+    if not path.exists():
+        pytest.skip(f"shared data file {path} is absent")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_conformance_accuracy():
+    rows = _rows("grader-conformance.jsonl")
+    items = [{"completion": r["pred"], "gold": extract_answer(r["gold"]) or r["gold"]} for r in rows]
+    with Grader() as grader:
+        verdicts = grader.grade_batch(items)
+    hits = sum(v.correct == r["expected"] for v, r in zip(verdicts, rows, strict=True))
+    assert hits / len(rows) >= 0.97
+
+
+def test_minerva_golds_match_themselves():
+    rows = _rows("minerva-math-test.jsonl")[:60]
+    golds = [last_boxed(r["solution"]) for r in rows]
+    items = [{"completion": rf"The result is \boxed{{{g}}}.", "gold": g} for g in golds if g]
+    with Grader() as grader:
+        assert all(v.correct for v in grader.grade_batch(items))

@@ -1,0 +1,137 @@
+"""Normalisation and equivalence rules (fast path in-process, symbolic ones through workers)."""
+
+import pytest
+
+from dart_trl.grading import is_equivalent
+from dart_trl.grading.equivalence import NeedsSymbolic, Options, compare
+from dart_trl.grading.normalize import is_dangerous, normalize_answer, parse_number
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (r"$\dfrac{1}{2}$", r"\frac{1}{2}"),
+        (r"\boxed{7}", "7"),
+        (r"\left( 1, 2 \right)", "( 1, 2 )"),
+        (r"90^\circ", "90"),
+        (r"125\text{ miles}", "125"),
+        (r"15\mbox{ cm}^2", "15"),
+        ("28 percent", "28%"),
+        (r"28\%", "28%"),
+        ("7,425,000", "7425000"),
+        (r"14{,}916", "14916"),
+        (r"11,\! 111,\! 100", "11111100"),
+        ("1 000", "1000"),
+        (r"\text{(C)}", "C"),
+        ("5.", "5"),
+    ],
+)
+def test_normalize(raw, expected):
+    assert normalize_answer(raw) == expected
+
+
+def test_parse_number_forms():
+    assert parse_number("1/4").value == parse_number(r"\frac{1}{4}").value == parse_number("0.25").value
+    assert float(parse_number(r"1.5\times10^{-3}").value) == pytest.approx(0.0015)
+    assert float(parse_number("2e3").value) == 2000
+    assert parse_number("50%").percent
+    assert parse_number("x") is None
+    assert parse_number("1" * 5000) is None  # too many digits: no int() blow-up
+
+
+def fast(pred, gold, **opts):
+    """In-process comparison only (raises NeedsSymbolic if a worker would be needed)."""
+    return compare(pred, gold, Options.make(**opts), None)
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("0.5", r"\frac{1}{2}", True),
+        ("1/2", r"\dfrac{1}{2}", True),
+        ("0.3333", r"\frac{1}{3}", True),
+        ("0.3", r"\frac{1}{3}", False),
+        ("1000.0", "1,000", True),
+        ("1000,99", "1000.99", True),
+        ("28", r"28\%", True),
+        ("0.28", r"28\%", True),
+        ("28", "0.28", False),
+        ("x = 3", "3", True),
+        ("3", "k=3", True),
+        ("(1, 2)", "(1,2)", True),
+        ("(2, 1)", "(1, 2)", False),
+        ("[0, 1)", "(0, 1)", False),
+        ("1, 2, 3", "3, 2, 1", True),
+        ("1 and 2", "2, 1", True),
+        ("1, 2", "1, 2, 3", False),
+        (r"\{1, 3\}", "(3, 1)", False),
+        ("(5,2),(7,2)", "p=5,q=2;p=7,q=2", True),
+        (r"\begin{pmatrix}1 & 2 \\ 3 & 4\end{pmatrix}", r"\begin{bmatrix}1&2\\3&4\end{bmatrix}", True),
+        (r"\begin{pmatrix}1 & 2 \\ 3 & 5\end{pmatrix}", r"\begin{bmatrix}1&2\\3&4\end{bmatrix}", False),
+        (r"\text{Evelyn}", "evelyn", True),
+        ("odd", "5", False),
+        ("32, 349", "32349", False),
+    ],
+)
+def test_fast_path(pred, gold, expected):
+    assert fast(pred, gold) is expected
+
+
+@pytest.mark.parametrize(
+    "pred,gold,answer_type,expected",
+    [
+        ("yes", "True", "bool", True),
+        ("False", "True", "bool", False),
+        ("(c)", "C", "choice", True),
+        ("option B", "(a)", "option", False),
+        ("[1, 2, 3]", "[1, 2, 3]", "list of integer", True),
+        ("[3, 2, 1]", "[1, 2, 3]", "list of integer", False),
+        ("3, 2, 1", "1, 2, 3", "set", True),
+        ("(1, 2)", "(2, 1)", "set", True),
+    ],
+)
+def test_answer_types(pred, gold, answer_type, expected):
+    assert fast(pred, gold, answer_type=answer_type) is expected
+
+
+def test_tolerance():
+    assert fast("3.14", "3.1416", abs_tol=0.01)
+    assert not fast("3.0", "3.1416", abs_tol=0.01)
+    assert fast("101", "100", rel_tol=0.02)
+    assert not fast("103", "100", rel_tol=0.02)
+
+
+def test_symbolic_needed_in_process_raises():
+    with pytest.raises(NeedsSymbolic):
+        fast(r"\sqrt{2}/2", r"\frac{1}{\sqrt{2}}")
+
+
+def test_dangerous_inputs_detected():
+    assert is_dangerous("10^{10^{10^{10}}}")
+    assert is_dangerous("9^9^9")
+    assert is_dangerous("(10^7)!")
+    assert is_dangerous("2^{10000000}")
+    assert not is_dangerous("2^{10}")
+    assert not is_dangerous("e^{x^2}")
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}", True),
+        (r"\frac{x+2}{7}", r"\frac{x}{7}+\frac{2}{7}", True),
+        (r"\sec^2(y)", r"\tan^2(y)+1", True),
+        (r"1 \pm \sqrt{19}", r"1+\sqrt{19}, 1-\sqrt{19}", True),
+        ("x+1", "x+2", False),
+        (r"[-1, 2) \cup (3, \infty)", r"[-1,2)\cup(3,\infty)", True),
+        (r"x \geq 5", "x >= 5", True),
+        (r"(1, 4.5)", r"(1, \frac{9}{2})", True),
+    ],
+)
+def test_symbolic_through_workers(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected
+
+
+def test_power_tower_is_not_equal_and_fast():
+    assert is_equivalent("10^{10^{10^{10}}}", "5") is False
+    assert is_equivalent("10^{10^{10^{10}}}", "10^{10^{10^{10}}}") is True  # identical strings

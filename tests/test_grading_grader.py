@@ -1,0 +1,145 @@
+"""Grader behaviour: verdict reasons, memoisation, worker deadlines, threads, processes, safety."""
+
+import pickle
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
+
+import pytest
+
+from dart_trl.grading import Grader, Verdict
+
+# Genuinely slow for sympy (a 20000-term exact rational sum), not flagged as dangerous.
+SLOW = r"\boxed{\sum_{n=1}^{20000} \frac{1}{n^2}}"
+
+
+@pytest.fixture(scope="module")
+def grader():
+    with Grader(timeout=10.0, num_workers=2) as g:
+        yield g
+
+
+def test_reasons(grader):
+    assert grader.grade(r"so \boxed{4}", "4") == Verdict(True, "4", "ok")
+    assert grader.grade(r"so \boxed{5}", "4") == Verdict(False, "5", "wrong")
+    assert grader.grade("I do not know", "4").reason == "no_answer"
+    assert grader.grade(r"\boxed{4}", "4", finish_reason="length").reason == "truncated"
+    assert grader.grade(r"\boxed{4}", "").reason == "unparseable_gold"
+    with Grader(grade_truncated=True) as lenient:
+        assert lenient.grade(r"\boxed{4}", "4", finish_reason="length").correct
+
+
+def test_strict_mode():
+    with Grader(mode="strict") as strict:
+        assert strict.grade("The answer is 4", "4").reason == "no_answer"
+        assert strict.grade(r"\boxed{4}", "4").correct
+
+
+def test_options_per_item(grader):
+    items = [
+        {"completion": r"\boxed{3.13}", "gold": "3.1416", "abs_tol": 0.02},
+        {"completion": r"\boxed{3.13}", "gold": "3.1416"},
+        {"completion": "The answer is yes", "gold": "True", "answer_type": "bool"},
+        {"completion": r"\boxed{[1, 2, 3]}", "gold": [1, 2, 3], "answer_type": "list of integer"},
+    ]
+    assert [v.correct for v in grader.grade_batch(items)] == [True, False, True, True]
+
+
+def test_symbolic_pair(grader):
+    assert grader.grade(r"\boxed{\frac{\sqrt{2}}{2}}", r"\frac{1}{\sqrt{2}}").correct
+    assert not grader.grade(r"\boxed{\frac{\sqrt{3}}{2}}", r"\frac{1}{\sqrt{2}}").correct
+
+
+def test_repeated_pairs_are_graded_once():
+    with Grader() as g:
+        items = [{"completion": rf"\boxed{{{a}}}", "gold": "1/2"} for a in ["0.5", r"\frac12", "2/4"] * 30]
+        verdicts = g.grade_batch(items)
+        assert all(v.correct for v in verdicts)
+        assert len(g._cache) == 3
+
+
+def test_timeout_isolated_to_one_item():
+    with Grader(timeout=1.0, num_workers=1) as g:
+        g.grade(r"\boxed{\sqrt{4}}", "2")  # start the worker outside the timed batch
+        items = [
+            {"completion": SLOW, "gold": "1"},
+            {"completion": r"\boxed{\sqrt{9}}", "gold": "3"},
+            {"completion": r"\boxed{7}", "gold": "7"},
+            {"completion": r"\boxed{\sqrt{8}}", "gold": r"2\sqrt{2}"},
+        ]
+        start = time.monotonic()
+        reasons = [v.reason for v in g.grade_batch(items)]
+        assert reasons == ["timeout", "ok", "ok", "ok"]
+        assert time.monotonic() - start < 30
+        assert g.grade(r"\boxed{\sqrt{16}}", "4").correct  # the replaced worker still serves
+
+
+def test_threads(grader):
+    def work(k: int) -> bool:
+        ok = grader.grade(rf"\boxed{{\sqrt{{{k * k}}}}}", str(k)).correct
+        bad = grader.grade(rf"\boxed{{\sqrt{{{k * k + 1}}}}}", str(k)).correct
+        return ok and not bad
+
+    with ThreadPoolExecutor(8) as ex:
+        assert all(ex.map(work, range(2, 18)))
+
+
+def _grade_in_child(payload: bytes) -> list[bool]:
+    g = pickle.loads(payload)
+    try:
+        return [v.correct for v in g.grade_batch([{"completion": r"\boxed{\sqrt{4}}", "gold": "2"}])]
+    finally:
+        g.close()
+
+
+def test_picklable_and_usable_from_processes(grader):
+    payload = pickle.dumps(grader)
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as ex:
+        assert list(ex.map(_grade_in_child, [payload, payload])) == [[True], [True]]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "__import__('os').system('touch {p}')",
+        "exec(\"open('{p}', 'w').write('x')\")",
+        "eval(\"__import__('pathlib').Path('{p}').touch()\")",
+        "Symbol('x').__class__.__mro__[-1].__subclasses__(); open('{p}','w')",
+        "lambda: __import__('os').system('touch {p}')",
+        r"\input{{{p}}} \write18{{touch {p}}}",
+    ],
+)
+def test_injection_has_no_side_effects(grader, tmp_path, payload):
+    target = tmp_path / "pwned"
+    text = payload.format(p=target)
+    for completion in (rf"\boxed{{{text}}}", f"The answer is {text}", text):
+        verdict = grader.grade(completion, "2")
+        assert verdict.correct is False
+        verdict = grader.grade(r"\boxed{2}", text)
+        assert verdict.correct is False
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "10^{10^{10^{10}}}",
+        "9^9^9^9",
+        "(10^7)!",
+        "2^{10000000000}",
+        "{" * 5000 + "1" + "}" * 5000,
+        r"\frac{" * 3000 + "1" + "}{2}" * 3000,
+    ],
+)
+def test_adversarial_answers_are_bounded(grader, answer):
+    start = time.monotonic()
+    verdict = grader.grade(rf"\boxed{{{answer}}}", "5")
+    assert verdict.correct is False
+    assert time.monotonic() - start < 15
+
+
+def test_huge_completion_is_bounded(grader):
+    text = ("x = 1 + 2 " * 200_000) + r"\boxed{3}"
+    start = time.monotonic()
+    assert grader.grade(text, "3").correct
+    assert time.monotonic() - start < 5
