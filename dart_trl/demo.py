@@ -151,9 +151,7 @@ class Pipeline:
               f"W&B group {self.group}, outputs in {out}")  # fmt: skip
         data = build_demo_data(out / "data", per_kind=sizes.per_kind, seed=self.args.seed)
         text = corpus(data["teacher_sft"])
-        teacher_base = build_tiny_model(
-            out / "models" / "teacher-init", corpus=text, hidden_size=256, num_layers=4
-        )
+        teacher_base = build_tiny_model(out / "models" / "teacher-init", corpus=text, seed=self.args.seed)
         student_base = build_tiny_model(out / "models" / "student-init", corpus=text, seed=self.args.seed + 1)
 
         teacher = self.sft("1. train the teacher", teacher_base, data["teacher_sft"], out / "models" / "teacher",
