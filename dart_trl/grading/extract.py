@@ -152,8 +152,11 @@ def _last_math(text: str) -> tuple[int, str, int] | None:
     return parts[0].start(), ", ".join(contents), parts[-1].end()
 
 
-def _after_phrase(text: str, start: int) -> str | None:
-    """The answer that follows an "answer is" phrase ending at ``start``: up to the end of the sentence."""
+def _after_phrase(text: str, start: int, final: bool = False) -> str | None:
+    """The answer that follows an "answer is" phrase ending at ``start``: up to the end of the sentence.
+
+    After "Final Answer:" a prose sentence ("Jane started 3 hours ago") gives its first number.
+    """
     rest = re.sub(r"^(?:\\?[\"']|\*+|\s)+", "", text[start : start + 400])
     env = _MATH_ENV_RE.match(rest)
     if env is not None:
@@ -162,7 +165,7 @@ def _after_phrase(text: str, start: int) -> str | None:
             return found[1]
     end = _SENTENCE_END_RE.search(rest)
     answer = rest[: end.start() if end else len(rest)].strip().rstrip(".")
-    if re.search(r"(?<!\\)\b[A-Za-z]{3,}\s+[A-Za-z]{2,}", answer) and "$" not in answer[:1]:
+    if final and re.search(r"(?<!\\)\b[A-Za-z]{3,}\s+[A-Za-z]{2,}", answer) and "$" not in answer[:1]:
         number = _NUMBER_RE.search(answer)
         if number is not None:  # prose such as "Jane started 3 hours ago": its first number
             return _number_text(number)
@@ -192,7 +195,7 @@ def extract_answer(text: str, mode: str = "default") -> str | None:
         return boxed[1][:MAX_ANSWER_CHARS] if boxed else None
     final = list(_FINAL_ANSWER_RE.finditer(text))
     if final and (boxed is None or final[-1].end() > boxed[0]):
-        answer = _after_phrase(text, final[-1].end())
+        answer = _after_phrase(text, final[-1].end(), final=True)
         if answer:
             return answer[:MAX_ANSWER_CHARS]
     if boxed is not None:

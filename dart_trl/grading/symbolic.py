@@ -34,6 +34,25 @@ def _numeric(expr: object) -> float | None:
     return None
 
 
+def _equations_agree(gold: object, pred: object) -> bool:
+    """Veto math-verify's equation matches that only hold because neither side has a solution.
+
+    math-verify compares two equations by solving them, so ``log_6(216) = 3`` matched
+    ``log_6(216) = 4`` and ``x^2 + 121 = 0`` matched ``x^2 + 121 = 1`` (no real solutions either
+    way). Numeric statements must agree on both sides; equations with unknowns must be the same
+    up to a non-zero constant factor.
+    """
+    if not (isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq)):
+        return True
+    dg, dp = gold.lhs - gold.rhs, pred.lhs - pred.rhs
+    if not dg.free_symbols and not dp.free_symbols:
+        return sympy.simplify(gold.rhs - pred.rhs) == 0 and sympy.simplify(gold.lhs - pred.lhs) == 0
+    if sympy.simplify(dg - dp) == 0 or sympy.simplify(dg + dp) == 0:
+        return True
+    ratio = sympy.simplify(dg / dp)
+    return bool(ratio != 0 and not ratio.free_symbols)
+
+
 def symbolic_equal(pred: str, gold: str, opts: Options) -> bool:
     """math-verify equivalence of two normalised leaf answers, honouring numeric tolerances."""
     gold_parsed = _parse(gold)
@@ -43,7 +62,7 @@ def symbolic_equal(pred: str, gold: str, opts: Options) -> bool:
     if not pred_parsed:
         return False
     if verify(gold_parsed, pred_parsed, timeout_seconds=None, allow_set_relation_comp=True):
-        return True
+        return _equations_agree(gold_parsed[0], pred_parsed[0])
     if opts.rel_tol is not None or opts.abs_tol is not None:
         g, p = _numeric(gold_parsed[0]), _numeric(pred_parsed[0])
         return g is not None and p is not None and is_close_float(p, g, opts)
