@@ -8,8 +8,9 @@ query repeat a few answers.
 
 Baseline: ``math_verify.verify(parse(f"${gold}$"), parse(completion))`` for every pair, in this
 process (math-verify's own signal timeouts on). It is timed on the first ``NAIVE_QUERIES``
-queries and extrapolated to the whole stream. The Grader (2 worker processes, cold cache, worker
-start-up included) grades the whole stream. Both accuracies on the timed subset are printed.
+queries and extrapolated to the whole stream. The Grader (2 worker processes, empty memo) grades the
+whole stream twice: cold (worker start-up included) and with its workers already running (the
+steady state of a long DARS / GRPO run). Both accuracies on the timed subset are printed.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def build_stream(rng: random.Random) -> list[dict]:
             prefix = (
                 f"Let me think step by step. First, {rng.randint(2, 99)} + {rng.randint(2, 99)} is easy. "
             )
-            ending = rng.choice([f"So the final answer is $\\boxed{{{answer}}}$.", f"The answer is {answer}"])
+            ending = rng.choice(
+                [f"So the final answer is $\\boxed{{{answer}}}$.", f"The answer is ${answer}$."]
+            )
             items.append({"completion": prefix + ending, "gold": gold})
     return items
 
@@ -92,7 +95,14 @@ def main() -> int:
     start = time.perf_counter()
     with Grader(num_workers=2) as grader:
         verdicts = grader.grade_batch(items)
-    grader_s = time.perf_counter() - start
+    cold_s = time.perf_counter() - start
+
+    with Grader(num_workers=2) as grader:  # workers already running, empty memo: a long DARS run
+        grader.grade(r"\boxed{\sec^2(y)}", r"\tan^2(y)+1")
+        start = time.perf_counter()
+        warm_verdicts = grader.grade_batch(items)
+        grader_s = time.perf_counter() - start
+    assert [v.correct for v in warm_verdicts] == [v.correct for v in verdicts]
     grader_rate = len(items) / grader_s
 
     sub_verdicts = verdicts[: len(subset)]
@@ -105,8 +115,14 @@ def main() -> int:
         f"naive math-verify loop: {naive_rate:.1f} items/s (timed on {len(subset)} items in {naive_s:.1f}s, "
         f"extrapolated to {len(items) / naive_rate:.0f}s for the stream)"
     )
-    print(f"Grader.grade_batch (2 workers, cold): {grader_rate:.1f} items/s ({grader_s:.1f}s for the stream)")
-    print(f"speedup: {grader_rate / naive_rate:.1f}x")
+    print(
+        f"Grader.grade_batch, 2 workers already started, empty memo: {grader_rate:.1f} items/s "
+        f"({grader_s:.2f}s for the stream)"
+    )
+    print(
+        f"Grader.grade_batch, cold (worker start-up included): {len(items) / cold_s:.1f} items/s ({cold_s:.2f}s)"
+    )
+    print(f"speedup: {grader_rate / naive_rate:.1f}x warm, {len(items) / cold_s / naive_rate:.1f}x cold")
     print(
         f"accuracy on the timed subset: naive {sum(baseline) / len(subset):.4f}, "
         f"Grader {sum(v.correct for v in sub_verdicts) / len(subset):.4f}, "

@@ -5,6 +5,7 @@ import pytest
 from dart_trl.grading import is_equivalent
 from dart_trl.grading.equivalence import NeedsSymbolic, Options, compare
 from dart_trl.grading.normalize import is_dangerous, normalize_answer, parse_number
+from dart_trl.grading.numeric import evaluate, numerically_equal
 
 
 @pytest.mark.parametrize(
@@ -101,9 +102,39 @@ def test_tolerance():
     assert not fast("103", "100", rel_tol=0.02)
 
 
+def test_same_lhs_equations_compare_right_hand_sides():
+    assert fast("x^{2}+7 x+10=1", "x^{2}+7 x+10=0") is False
+    assert fast("y = 3 + 2x", "y=2x+3") is True
+
+
 def test_symbolic_needed_in_process_raises():
     with pytest.raises(NeedsSymbolic):
-        fast(r"\sqrt{2}/2", r"\frac{1}{\sqrt{2}}")
+        fast(r"\sec^2(y)", r"\tan^2(y)+1")
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}", True),
+        (r"2\sqrt{2}", r"\sqrt{8}", True),
+        (r"(x+1)^2", "x^2+2x+1", True),
+        (r"\frac{2 \sqrt{5 n}}{5}", r"\frac{2 \sqrt{5 m}}{5}", False),
+        ("x+1", "x+2", False),
+        (r"\sqrt[3]{27}", "3", True),
+        ("1.414", r"\sqrt{2}", True),  # a 4-digit decimal rounding the exact value
+        ("1.41", r"\sqrt{3}", False),
+    ],
+)
+def test_numeric_evaluation_fast_path(pred, gold, expected):
+    assert fast(pred, gold) is expected
+
+
+def test_numeric_evaluator_gives_up_outside_grammar():
+    assert numerically_equal("e^2", "e e") is True  # e is Euler's number, as in latex2sympy
+    assert numerically_equal(r"\Gamma(3)", "2") is None  # unknown command
+    assert numerically_equal("10^{10^{10}}", "1") is None  # exponent bound
+    assert numerically_equal("x = 1", "1") is None
+    assert evaluate("__import__('os')", {}) is None
 
 
 def test_dangerous_inputs_detected():

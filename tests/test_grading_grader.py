@@ -63,9 +63,9 @@ def test_timeout_isolated_to_one_item():
         g.grade(r"\boxed{\sqrt{4}}", "2")  # start the worker outside the timed batch
         items = [
             {"completion": SLOW, "gold": "1"},
-            {"completion": r"\boxed{\sqrt{9}}", "gold": "3"},
+            {"completion": r"\boxed{\sec^2(y)}", "gold": r"\tan^2(y)+1"},  # needs a worker
             {"completion": r"\boxed{7}", "gold": "7"},
-            {"completion": r"\boxed{\sqrt{8}}", "gold": r"2\sqrt{2}"},
+            {"completion": r"\boxed{\csc^2(y)}", "gold": r"\cot^2(y)+1"},  # needs a worker
         ]
         start = time.monotonic()
         reasons = [v.reason for v in g.grade_batch(items)]
@@ -76,8 +76,8 @@ def test_timeout_isolated_to_one_item():
 
 def test_threads(grader):
     def work(k: int) -> bool:
-        ok = grader.grade(rf"\boxed{{\sqrt{{{k * k}}}}}", str(k)).correct
-        bad = grader.grade(rf"\boxed{{\sqrt{{{k * k + 1}}}}}", str(k)).correct
+        ok = grader.grade(rf"\boxed{{\sec^2(y) + {k}}}", rf"\tan^2(y) + {k + 1}").correct  # worker
+        bad = grader.grade(rf"\boxed{{\sec^2(y) + {k}}}", rf"\tan^2(y) + {k}").correct
         return ok and not bad
 
     with ThreadPoolExecutor(8) as ex:
@@ -87,7 +87,9 @@ def test_threads(grader):
 def _grade_in_child(payload: bytes) -> list[bool]:
     g = pickle.loads(payload)
     try:
-        return [v.correct for v in g.grade_batch([{"completion": r"\boxed{\sqrt{4}}", "gold": "2"}])]
+        return [
+            v.correct for v in g.grade_batch([{"completion": r"\boxed{\sec^2(y)}", "gold": r"\tan^2(y)+1"}])
+        ]
     finally:
         g.close()
 

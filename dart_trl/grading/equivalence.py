@@ -31,6 +31,7 @@ from dart_trl.grading.normalize import (
     parse_number,
     strip_variable,
 )
+from dart_trl.grading.numeric import evaluate, numerically_equal
 
 MAX_ITEMS = 40
 MAX_DEPTH = 4
@@ -276,9 +277,47 @@ def compare_normalized(
         return False
     if is_dangerous(pred) or is_dangerous(gold):
         return False
+    p_eq, g_eq = _split_equation(pred), _split_equation(gold)
+    if p_eq and g_eq and compact(p_eq[0]) == compact(g_eq[0]) and depth < MAX_DEPTH:
+        # the same left-hand side: the equations agree exactly when the right-hand sides do
+        return compare_normalized(p_eq[1], g_eq[1], opts, symbolic, depth + 1)
+    decided = _numeric_leaf(pred_v, gold_v, p_num, g_num, opts)
+    if decided is not None:
+        return decided
     if symbolic is None:
         raise NeedsSymbolic
     return symbolic(pred, gold, opts)
+
+
+def _split_equation(s: str) -> tuple[str, str] | None:
+    """(lhs, rhs) of a single top-level equation ``lhs = rhs``; None otherwise."""
+    parts = _split_top(s, "=")
+    if len(parts) != 2 or not all(parts) or re.search(r"[<>!\\]$", parts[0]) or "," in s:
+        return None
+    return parts[0], parts[1]
+
+
+def _numeric_leaf(
+    pred: str, gold: str, p_num: Number | None, g_num: Number | None, opts: Options
+) -> bool | None:
+    """Settle a leaf pair by evaluating both sides (see ``dart_trl.grading.numeric``); None if it cannot.
+
+    Constants that differ may still match under ``rel_tol``/``abs_tol`` or when one side is a
+    decimal with at least 3 significant digits that rounds the other.
+    """
+    verdict = numerically_equal(pred, gold)
+    if verdict is None or verdict:
+        return verdict
+    x, y = evaluate(pred, {}), evaluate(gold, {})
+    if x is None or y is None or x.imag or y.imag:
+        return False
+    if opts.rel_tol is not None or opts.abs_tol is not None:
+        return is_close_float(x.real, y.real, opts)
+    for num, other in ((p_num, y.real), (g_num, x.real)):
+        if num is not None and num.quantum is not None and num.significant >= 3 and not num.percent:
+            if abs(float(num.value) - other) <= float(num.quantum) / 2 * (1 + 1e-6):
+                return True
+    return False
 
 
 def _compare_structure(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from dart_trl.grading.extract import _BOX_RE, MAX_ANSWER_CHARS, _box_at, _match_brace
 
@@ -87,8 +88,9 @@ def _strip_units(s: str) -> str:
     return head if parse_number(head) is not None else s
 
 
+@lru_cache(maxsize=65536)
 def normalize_answer(s: str) -> str:
-    """Canonical form of an answer string (idempotent); "" when nothing is left."""
+    """Canonical form of an answer string (idempotent); "" when nothing is left. Memoised."""
     s = s.strip()[:MAX_ANSWER_CHARS]
     s = _unwrap_boxes(s)
     s = s.replace("\\$", "").replace("$", "")

@@ -8,6 +8,7 @@ the process.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 import sympy
 from math_verify import LatexExtractionConfig, parse, verify
@@ -22,6 +23,7 @@ class UnparseableGold(Exception):
     """math-verify extracted nothing from the gold answer."""
 
 
+@lru_cache(maxsize=4096)
 def _parse(answer: str) -> list:
     return parse(f"${answer}$", extraction_config=_CONFIG, parsing_timeout=None)
 
