@@ -166,3 +166,11 @@ def test_symbolic_through_workers(pred, gold, expected):
 def test_power_tower_is_not_equal_and_fast():
     assert is_equivalent("10^{10^{10^{10}}}", "5") is False
     assert is_equivalent("10^{10^{10^{10}}}", "10^{10^{10^{10}}}") is True  # identical strings
+
+
+def test_math_verify_quirks_are_vetoed():
+    # math-verify matches equations without real solutions, and reads \gamma^2 as zoo.
+    assert is_equivalent("x^{2}+121=0", "x^{2}+100=0") is False
+    assert is_equivalent(r"2x^{2}+200=0", r"x^{2}+100=0") is True
+    gamma = r"m_{p} c^{2}\left(\gamma^{2}-1\right) \sin ^{2} \theta"
+    assert is_equivalent(gamma.replace("-1", "-2"), gamma) is False

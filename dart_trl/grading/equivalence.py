@@ -39,7 +39,6 @@ ORDERED_TYPES = {"tuple", "list", "list of integer", "list of float", "interval"
 SET_TYPES = {"set"}
 BOOL_TYPES = {"bool", "boolean"}
 CHOICE_TYPES = {"choice", "option", "multiple choice"}
-NUMERIC_TYPES = {"integer", "float", "numerical", "number"}
 _TRUE = {"true", "yes", "correct", "t", "y"}
 _FALSE = {"false", "no", "incorrect", "f", "n"}
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z \-']*")

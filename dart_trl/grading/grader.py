@@ -15,7 +15,6 @@ from dart_trl.grading.extract import extract_answer
 from dart_trl.grading.normalize import normalize_answer
 from dart_trl.grading.workers import WorkerPool
 
-REASONS = ("ok", "wrong", "no_answer", "truncated", "timeout", "unparseable_gold", "error")
 _Key = tuple[str, str, Options]
 
 

@@ -28,6 +28,12 @@ def _parse(answer: str) -> list:
     return parse(f"${answer}$", extraction_config=_CONFIG, parsing_timeout=None)
 
 
+def _degenerate(expr: object) -> bool:
+    """True for parses holding ``zoo``/``nan`` (e.g. ``\\gamma^2`` read as the gamma function):
+    they compare equal to anything of the same shape, so only exact string equality may decide."""
+    return isinstance(expr, sympy.Basic) and (expr.has(sympy.zoo) or expr.has(sympy.nan))
+
+
 def _numeric(expr: object) -> float | None:
     if isinstance(expr, sympy.Basic) and expr.is_number:
         value = complex(sympy.N(expr, 30))
@@ -61,7 +67,7 @@ def symbolic_equal(pred: str, gold: str, opts: Options) -> bool:
     if not gold_parsed:
         raise UnparseableGold(gold)
     pred_parsed = _parse(pred)
-    if not pred_parsed:
+    if not pred_parsed or _degenerate(gold_parsed[0]) or _degenerate(pred_parsed[0]):
         return False
     if verify(gold_parsed, pred_parsed, timeout_seconds=None, allow_set_relation_comp=True):
         return _equations_agree(gold_parsed[0], pred_parsed[0])
