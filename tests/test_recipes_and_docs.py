@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import REPO_ROOT
+
 from dart_trl.cli import SUBCOMMANDS
 from dart_trl.recipe import load_recipe
 

@@ -51,8 +51,8 @@ def test_slow_symbolic_check_is_cut_by_the_deadline():
     logged = {}
     start = time.monotonic()
     scores = accuracy_reward(
-        completions=["so \\boxed{(x+1)^{30}}"],
-        answer=["x^{30} + 30x^{29} + 1"],
+        completions=["so \\boxed{\\sum_{n=1}^{20000} \\frac{1}{n^2}}"],  # a 20000-term exact sum for sympy
+        answer=["1"],
         grading_timeout=0.05,
         log_metric=lambda name, value: logged.setdefault(name, value),
     )
