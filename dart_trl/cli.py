@@ -83,6 +83,21 @@ def resolve_accelerate_config(name: str) -> Path:
     )
 
 
+# Per-process state of a distributed job, or handles to another process's services: a new launch must
+# not inherit them (a LOCAL_WORLD_SIZE or WANDB_SERVICE left by an in-process engine confuses it).
+_INHERITED_JOB_STATE = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                        "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "WANDB_SERVICE")  # fmt: skip
+
+
+def launch_env() -> dict[str, str]:
+    """The environment for ``accelerate launch``: ours, less another job's per-process state."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _INHERITED_JOB_STATE and not key.startswith("TORCHELASTIC_")
+    }
+
+
 def accelerate_command(job: ModuleType, argv: Sequence[str]) -> list[str]:
     """Validate a training recipe and return the ``accelerate launch`` command that runs ``job`` on it.
 
@@ -118,7 +133,7 @@ def run_subcommand(name: str, argv: Sequence[str]) -> int:
         print(f"dart-trl {name}: not implemented yet", file=sys.stderr)
         return 2
     if sub.launched and not {"-h", "--help"} & set(argv):
-        return subprocess.call(accelerate_command(job, argv), env=os.environ.copy())
+        return subprocess.call(accelerate_command(job, argv), env=launch_env())
     return int(job.main(list(argv)) or 0)
 
 

@@ -54,3 +54,13 @@ def wandb_dir(tmp_path, monkeypatch) -> Path:
     path.mkdir()
     monkeypatch.setenv("WANDB_DIR", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Undo what a test (or an engine it ran in-process, like vLLM) wrote into ``os.environ``."""
+    saved = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update(saved)

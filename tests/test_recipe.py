@@ -211,3 +211,15 @@ def test_cli_help_lists_subcommands(capsys):
 def test_cli_unknown_subcommand(capsys):
     assert main(["train"]) == 2
     assert "unknown subcommand 'train'" in capsys.readouterr().err
+
+
+def test_launch_env_drops_another_jobs_process_state(monkeypatch):
+    from dart_trl.cli import launch_env
+
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    monkeypatch.setenv("WANDB_SERVICE", "3-1-unix-/tmp/socket")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
+    monkeypatch.setenv("WANDB_PROJECT", "kept")
+    env = launch_env()
+    assert "LOCAL_WORLD_SIZE" not in env and "WANDB_SERVICE" not in env and "TORCHELASTIC_RUN_ID" not in env
+    assert env["WANDB_PROJECT"] == "kept"
