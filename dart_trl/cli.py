@@ -125,13 +125,7 @@ def accelerate_command(job: ModuleType, argv: Sequence[str]) -> list[str]:
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
     """Run subcommand ``name`` with its arguments and return the exit code."""
     sub = SUBCOMMANDS[name]
-    try:
-        job = importlib.import_module(sub.module)
-    except ModuleNotFoundError as err:
-        if err.name != sub.module:
-            raise
-        print(f"dart-trl {name}: not implemented yet", file=sys.stderr)
-        return 2
+    job = importlib.import_module(sub.module)
     if sub.launched and not {"-h", "--help"} & set(argv):
         return subprocess.call(accelerate_command(job, argv), env=launch_env())
     return int(job.main(list(argv)) or 0)

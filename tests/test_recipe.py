@@ -223,3 +223,15 @@ def test_launch_env_drops_another_jobs_process_state(monkeypatch):
     env = launch_env()
     assert "LOCAL_WORLD_SIZE" not in env and "WANDB_SERVICE" not in env and "TORCHELASTIC_RUN_ID" not in env
     assert env["WANDB_PROJECT"] == "kept"
+
+
+def test_every_subcommand_has_a_job_module():
+    import importlib
+
+    from dart_trl.cli import SUBCOMMANDS
+
+    for name, sub in SUBCOMMANDS.items():
+        job = importlib.import_module(sub.module)
+        assert callable(job.main), name
+        if sub.launched:
+            assert job.RECIPE_TYPES and callable(job.validate), name
