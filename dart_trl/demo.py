@@ -29,6 +29,7 @@ from dart_trl.cli import run_guarded
 from dart_trl.recipe import RecipeError
 from dart_trl.sampling import vllm_available
 from dart_trl.tiny import build_tiny_model
+from dart_trl.wandb_offline import find_runs
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -229,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{k.split('.')[0]} {v:.0f}s" for k, v in pipeline.timings.items()))  # fmt: skip
     for name, path in paths.items():
         print(f"  {name:<16} {path}")
+    for run_dir in find_runs(paths["wandb_runs"]):
+        print(f"  {'W&B run':<16} {run_dir}")
     (pipeline.out / "artifacts.json").write_text(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
     return 0
 

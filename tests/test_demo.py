@@ -55,6 +55,9 @@ def test_quick_demo_end_to_end(tmp_path):
     assert "| untrained" in result.stdout or "untrained" in result.stdout
 
     runs = [read_run(path) for path in find_runs(out)]
+    assert all(str(path) in result.stdout for path in find_runs(out)), (
+        "the demo does not print its W&B run dirs"
+    )
     job_types = {run.job_type for run in runs}
     assert {"sft", "generate", "grpo-stage", "eval"} <= job_types, job_types
     assert {run.group for run in runs} == {"ci-demo"}
