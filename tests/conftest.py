@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,34 @@ def _restore_environment():
     for key in set(os.environ) - set(saved):
         del os.environ[key]
     os.environ.update(saved)
+
+
+def run_job(command: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """Run a job (and the processes it starts) to completion; fail the test with every process's stack if it hangs.
+
+    The job runs in its own process group with ``PYTHONFAULTHANDLER=1``; on timeout the group gets SIGABRT, so each
+    Python process (launcher, workers) prints where it was stuck before it dies.
+    """
+    env = {**kwargs.pop("env", os.environ), "PYTHONFAULTHANDLER": "1"}
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **kwargs,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGABRT)
+        try:
+            stdout, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+        pytest.fail(
+            f"timed out after {timeout:.0f} s; stacks and stderr tail:\n{stderr[-12000:]}\nstdout tail:\n{stdout[-3000:]}"
+        )
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -4,6 +4,7 @@ the project's grader, and the W&B offline run read back from its directory."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -61,10 +62,14 @@ def bench_files(tmp_path_factory):
     ]
 
 
+ENVIRONMENT_AROUND_VLLM_RUN: dict[str, dict[str, str]] = {}
+
+
 @pytest.fixture(scope="module")
 def vllm_run(tmp_path_factory, tiny_model, bench_files):
     """One eval through a vLLM engine, logged to an offline W&B run."""
     root = tmp_path_factory.mktemp("eval")
+    ENVIRONMENT_AROUND_VLLM_RUN["before"] = dict(os.environ)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANDB_DIR", str(root / "wandb"))
         (root / "wandb").mkdir()
@@ -82,7 +87,21 @@ def vllm_run(tmp_path_factory, tiny_model, bench_files):
             wandb_group="eval-test",
         )
         assert run_guarded("eval", main, [recipe]) == 0
+        ENVIRONMENT_AROUND_VLLM_RUN["after"] = dict(os.environ)
     return root, recipe
+
+
+@pytest.mark.vllm
+def test_vllm_engine_leaves_the_callers_environment_as_it_was(vllm_run):
+    # vLLM sets LD_PRELOAD, LOCAL_WORLD_SIZE, ... for its workers; a training job launched later from
+    # the same process must not inherit them. (wandb keeps WANDB_SERVICE for the next run in this
+    # process; `dart-trl sft/grpo` launch without it.)
+    before, after = ENVIRONMENT_AROUND_VLLM_RUN["before"], ENVIRONMENT_AROUND_VLLM_RUN["after"]
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)} - {
+        "WANDB_DIR",
+        "WANDB_SERVICE",
+    }
+    assert not changed
 
 
 def read_jsonl(path):

@@ -6,14 +6,13 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 
 import pytest
 import torch
 import yaml
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_job
 
 from dart_trl import cli, sft
 from dart_trl.data import load_table
@@ -298,10 +297,11 @@ def test_dart_trl_sft_runs_two_cpu_processes(tiny_model, data_file, tmp_path):
         "--accelerate_config", "cpu_ddp",
         "--num_processes", "2",
         "--max_steps", "3",
+        "--ddp_timeout", "120",  # a stuck collective fails with a traceback instead of hanging
         "--report_to", "none",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
+    done = run_job(command, timeout=300, env=env, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "process 1 of 2 on cpu" in done.stderr
     assert "global batch 4" in done.stderr  # 2 per process x 2 processes

