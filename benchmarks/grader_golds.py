@@ -1,9 +1,9 @@
 """Self-consistency of ``dart_trl.grading`` on the gold answers of every benchmark in ../shared/data.
 
 For each gold: ``\\boxed{gold}`` and "The answer is gold." must grade correct, and a perturbed gold
-(+1 on its last integer that is not an exponent; a flipped boolean; the next choice letter; ``gold + 1`` when there is no
-digit) must grade wrong. Prints counts per file, lists failures and the items that cannot be graded
-(TheoremQA questions that need a picture).
+(+1 on its last integer that is not an exponent or the base of a power; a flipped boolean; the next
+choice letter; ``gold + 1`` when there is no digit) must grade wrong. Prints counts per file, lists
+failures and the items that cannot be graded (TheoremQA questions that need a picture).
 """
 
 from __future__ import annotations
@@ -70,10 +70,13 @@ def perturb(gold: str, opts: dict) -> str:
     m = re.fullmatch(r"\(?([a-eA-E])\)?", gold.strip())
     if m:
         return gold.replace(m.group(1), chr(ord(m.group(1)) + 1))
-    ints = list(re.finditer(r"(?<![\d^{])\d+", gold)) or list(re.finditer(r"\d+", gold))
+    # the last integer that is neither an exponent nor the base of a power (11^0 == 10^0)
+    ints = list(re.finditer(r"(?<![\d^{])\d+(?![\d.]*\s*\^)", gold)) or list(re.finditer(r"\d+", gold))
     if ints:
         last = ints[-1]
         return gold[: last.start()] + str(int(last.group()) + 1) + gold[last.end() :]
+    if "\\infty" in gold:
+        return gold.replace("\\infty", "0")  # infinity + 1 is still infinity
     return f"{gold} + 1"
 
 

@@ -174,3 +174,58 @@ def test_math_verify_quirks_are_vetoed():
     assert is_equivalent(r"2x^{2}+200=0", r"x^{2}+100=0") is True
     gamma = r"m_{p} c^{2}\left(\gamma^{2}-1\right) \sin ^{2} \theta"
     assert is_equivalent(gamma.replace("-1", "-2"), gamma) is False
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (r"$4 \frac{4}{9}$ days", r"4 \frac{4}{9}"),
+        (r"$l^{2} / 8$ square feet", "l^{2} / 8"),
+        ("$2: 15$ PM", "2: 15"),
+        (r"$C$ is not invertible", "C is not invertible"),  # a statement, not a unit
+        ("5 is not a solution", "5 is not a solution"),
+    ],
+)
+def test_unit_words_after_math_are_dropped_but_statements_are_kept(raw, expected):
+    assert normalize_answer(raw) == expected
+
+
+def test_mixed_numbers():
+    assert parse_number(r"4 \frac{4}{9}").value == parse_number(r"\frac{40}{9}").value
+    assert parse_number(r"-2\frac{1}{2}").value == parse_number("-2.5").value
+    assert parse_number(r"2\frac{3}{2}") is None  # not a proper fraction: a product, not a mixed number
+
+
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        # a gold that explains itself is also matched by its first sentence
+        ("No", "No. It is not closed under addition.", True),
+        ("Yes", "No. It is not closed under addition.", False),
+        ("Yes", r"Yes. $F(x, y)=x y^{2}+x^{3}$", True),
+        # prose is compared as text, never as numbers or symbols
+        ("C", r"$C$ is not invertible", False),
+        (
+            "the determinant of the second is -2 times the determinant of the first",
+            "the determinant of the second is -1 times the determinant of the first",
+            False,
+        ),
+        ("The vectors are linearly dependent", "the vectors are linearly  dependent.", True),
+        # derivations: exact values must agree, and approximations when both give one
+        (r"-0.912", r"$\cos (e) \approx-0.912$", True),
+        (r"\cos(e)", r"$\cos (e) \approx-0.912$", True),
+        (r"$\cos (e) \approx-0.913$", r"$\cos (e) \approx-0.912$", False),
+        (r"$\cos (-2.01) \approx-0.425$", r"$\cos (-2.01) \approx-0.425$", True),
+        ("-1", r"$i^{6}=i^{4} \cdot i^{2}=1 \cdot(-1)=-1$", True),
+        (r"$i^{6}=i^{4} \cdot i^{2}=1 \cdot(-1)=-2$", r"$i^{6}=i^{4} \cdot i^{2}=1 \cdot(-1)=-1$", False),
+        (r"x = 5+5+1 = 1/3 \approx 11", "x = 1/3", True),  # math-verify: the exact value decides
+        ("P", r"$P=\frac{2000}{e^{0.0075}} \approx \$ 1985.06$", False),  # a bare name is not the value
+        ("1985.06", r"$P=\frac{2000}{e^{0.0075}} \approx \$ 1985.06$", True),
+        # a letter in an expression is not a multiple-choice letter
+        ("B=C + 1", "B=C", False),
+        ("C + 1", "C", False),
+        ("(C) 42", "C", True),
+    ],
+)
+def test_prose_golds_derivations_and_choice_letters(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected

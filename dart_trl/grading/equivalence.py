@@ -42,6 +42,14 @@ CHOICE_TYPES = {"choice", "option", "multiple choice"}
 _TRUE = {"true", "yes", "correct", "t", "y"}
 _FALSE = {"false", "no", "incorrect", "f", "n"}
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z \-']*")
+# A plain word of 2+ letters, not a LaTeX command (\\cos) nor glued to a number or a symbol (2x, x_1).
+_PROSE_WORD_RE = re.compile(r"(?<![\\\w^_{])[A-Za-z]{2,}(?![\w{(_^])")
+_MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "max", "min"}
+_MATH_WORDS |= {"det", "gcd", "lcm", "mod", "and", "or", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"}
+_APPROX_RE = re.compile(r"\\(?:approx|simeq|doteq)(?![A-Za-z])|≈")
+# A sentence break inside a gold that explains itself: "No. It is not closed under addition."
+_SENTENCE_BREAK_RE = re.compile(r"(?<!\.)\.\s+(?=[A-Z\\])")
+_BARE_NAME_RE = re.compile(r"\\?[A-Za-z]+(?:_\{?\w+\}?)?")
 
 
 class NeedsSymbolic(Exception):
@@ -86,8 +94,10 @@ def parse_bool(s: str) -> bool | None:
 
 def parse_choice(s: str) -> str | None:
     """A multiple-choice letter from ``C``, ``(C)``, ``C)``, ``option C``, ``(c) 42``; None otherwise."""
-    m = re.fullmatch(r"(?i)\s*(?:option|choice)?\s*\(?([A-Ja-j])\)?(?:[\s.:].*)?", s)
-    return m.group(1).upper() if m else None
+    m = re.fullmatch(r"(?i)\s*(?:option|choice)?\s*\(?([A-Ja-j])\)?(?:[\s.:](?P<rest>.*))?", s, re.DOTALL)
+    if m is None or re.match(r"\s*[-+*/^_=<>\\{]", m.group("rest") or ""):
+        return None  # "C + 1", "C = 3": an expression in C, not choice C
+    return m.group(1).upper()
 
 
 def _split_top(s: str, seps: str) -> list[str]:
@@ -234,6 +244,45 @@ def _is_word(s: str) -> bool:
     return bool(_WORD_RE.fullmatch(s)) and len(s) > 1
 
 
+def is_prose(s: str) -> bool:
+    """True for a statement in words ("the vectors are linearly dependent", "x = 3 for any integer k").
+
+    Prose is compared as text only: numbers inside it are not the answer's value, and a symbolic
+    parser would read the words as products of variables.
+    """
+    return sum(w.lower() not in _MATH_WORDS for w in _PROSE_WORD_RE.findall(s)) >= 3
+
+
+def lead_sentence(gold: str) -> str | None:
+    """The first sentence of a gold that goes on to explain itself ("No. It is not closed under
+    addition." -> "No"); None for a single sentence or a lead-in ("We have:")."""
+    parts = _SENTENCE_BREAK_RE.split(gold, maxsplit=1)
+    if len(parts) < 2 or not _balanced(parts[0]):
+        return None
+    lead = parts[0].strip()
+    return lead if lead and len(lead) <= 200 and not lead.endswith(":") else None
+
+
+def _chain(s: str) -> tuple[str | None, str | None] | None:
+    """(exact value, approximation) of a derivation ``a = b = c`` or ``a = b \\approx c``; None for a
+    single expression or a plain equation ``x = 3``.
+
+    As in math-verify, the exact value is the last part before the first ``\\approx`` (None when that
+    is a bare name, as in ``x \\approx 0.5``); the approximation is the last part after it.
+    """
+    if "," in s or ";" in s or re.search(r"(?i)\b(?:and|or)\b", s):  # a list of answers
+        return None
+    first, *rest = _APPROX_RE.split(s, maxsplit=1)
+    exact_parts = _split_top(first, "=")
+    if not all(exact_parts) or (len(exact_parts) < 3 and not rest):
+        return None
+    if any(re.search(r"\s\\?[A-Za-z]+(?:_\{?\w+\}?)?$", p) for p in exact_parts[1:-1]):
+        return None  # "y = f(x) \\quad y = -x": two equations side by side, not one derivation
+    exact = exact_parts[-1] if not _BARE_NAME_RE.fullmatch(exact_parts[-1]) else None
+    approx = _split_top(_APPROX_RE.sub("=", rest[0]), "=")[-1] if rest else None
+    return (exact, approx) if exact or approx else None
+
+
 def compare_normalized(
     pred: str, gold: str, opts: Options, symbolic: SymbolicFn | None, depth: int = 0
 ) -> bool:
@@ -253,8 +302,14 @@ def compare_normalized(
             return p == g
     if compact(pred) == compact(gold):
         return True
-    if _is_word(pred) and _is_word(gold):
-        return pred.lower() == gold.lower()
+    lead = lead_sentence(gold) if depth < MAX_DEPTH else None
+    if lead is not None and compare_normalized(pred, lead, opts, symbolic, depth + 1):
+        return True
+    if _is_word(pred) and _is_word(gold) or is_prose(pred) or is_prose(gold):
+        return compact(pred).lower() == compact(gold).lower()
+    p_chain, g_chain = _chain(pred), _chain(gold)
+    if (p_chain or g_chain) and depth < MAX_DEPTH:
+        return _compare_chains(pred, gold, p_chain, g_chain, opts, symbolic, depth)
     if "=" not in gold or "=" not in pred:
         pred_v, gold_v = strip_variable(pred), strip_variable(gold)
         if compact(pred_v) == compact(gold_v):
@@ -286,6 +341,35 @@ def compare_normalized(
     if symbolic is None:
         raise NeedsSymbolic
     return symbolic(pred, gold, opts)
+
+
+def _compare_chains(
+    pred: str,
+    gold: str,
+    p_chain: tuple[str | None, str | None] | None,
+    g_chain: tuple[str | None, str | None] | None,
+    opts: Options,
+    symbolic: SymbolicFn | None,
+    depth: int,
+) -> bool:
+    """Compare answers written as derivations (``i^6 = i^4 i^2 = -1``, ``\\cos(e) \\approx -0.912``).
+
+    Two chains must agree on their exact values, and on their approximations when both give one. A
+    single answer matches a chain's exact value or its approximation.
+    """
+
+    def eq(p: str, g: str) -> bool:
+        return compare_normalized(p, g, opts, symbolic, depth + 1)
+
+    if p_chain and g_chain:
+        pairs = [(p, g) for p, g in zip(p_chain, g_chain, strict=True) if p and g]
+        if pairs:
+            return all(eq(p, g) for p, g in pairs)
+        return any(eq(p, g) for p in p_chain if p for g in g_chain if g)
+    if p_chain:
+        return any(eq(p, gold) for p in p_chain if p)
+    assert g_chain is not None
+    return any(eq(pred, g) for g in g_chain if g)
 
 
 def _split_equation(s: str) -> tuple[str, str] | None:

@@ -22,6 +22,8 @@ _FINAL_ANSWER_RE = re.compile(
     r"(?i)final\s+answer\s*:\s*|final\s+answer(?:[^.\n]|\.(?!\s)){0,100}?\s+is\b\s*:?\s*"
 )
 _ANSWER_RE = re.compile(r"(?i)\banswer\s*(?:is|should\s+be|would\s+be|:)\s*:?\s*")
+# "$C$ is not invertible": the math is the subject of a statement, and the statement is the answer.
+_STATEMENT_RE = re.compile(r"\s+(?:is|are)\s+(?:not\s+)?[A-Za-z]")
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
 _SENTENCE_END_RE = re.compile(r"\.?\s*I hope|\.(?:\s|$)|\n\s*\n|\n(?![^$]*\$)")
 _MATH_ENV_RE = re.compile(
@@ -157,19 +159,28 @@ def _after_phrase(text: str, start: int, final: bool = False) -> str | None:
 
     After "Final Answer:" a prose sentence ("Jane started 3 hours ago") gives its first number.
     """
-    rest = re.sub(r"^(?:\\?[\"']|\*+|\s)+", "", text[start : start + 400])
+    rest = re.sub(r"^(?:\\?[\"']|\*+|\s)+", "", text[start : start + MAX_ANSWER_CHARS])
     env = _MATH_ENV_RE.match(rest)
     if env is not None:
         found = _last_math(rest[: env.end() + 200].split("\n\n")[0])
-        if found is not None and found[0] == 0:
+        if found is not None and found[0] == 0 and not _STATEMENT_RE.match(rest, found[2]):
             return found[1]
-    end = _SENTENCE_END_RE.search(rest)
-    answer = rest[: end.start() if end else len(rest)].strip().rstrip(".")
+    answer = _first_sentence(rest).strip().rstrip(".")
     if final and re.search(r"(?<!\\)\b[A-Za-z]{3,}\s+[A-Za-z]{2,}", answer) and "$" not in answer[:1]:
         number = _NUMBER_RE.search(answer)
         if number is not None:  # prose such as "Jane started 3 hours ago": its first number
             return _number_text(number)
     return answer or None
+
+
+def _first_sentence(text: str) -> str:
+    """``text`` up to the first sentence end that is not inside braces or a ``\\begin``/``\\end`` block
+    (a matrix written over several lines is one answer)."""
+    for end in _SENTENCE_END_RE.finditer(text):
+        head = text[: end.start()]
+        if head.count("{") == head.count("}") and head.count("\\begin") == head.count("\\end"):
+            return head
+    return text
 
 
 def _number_text(m: re.Match[str]) -> str:

@@ -25,9 +25,30 @@ _SPACING_RE = re.compile(
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree\b|\^\{\s*o\s*\}")
 _PERCENT_WORD_RE = re.compile(r"(?<=[\d}])\s*(?:percent(?:age)?|pct)\b\.?", re.IGNORECASE)
 _THOUSANDS_RE = re.compile(r"(?<![\d.,(\[])[1-9]\d{0,2}(?:,\d{3})+(?![\d,)\]])")
-_NUMBER_HEAD_RE = re.compile(r"\s*[-+]?(?:\\frac\{\d+\}\{\d+\}|[\d.,/]+(?:\s*\\times\s*10\^\{?-?\d+\}?)?%?)")
+_NUMBER_HEAD_RE = re.compile(
+    r"\s*[-+]?(?:(?:\d+\s*)?\\frac\{\d+\}\{\d+\}|[\d.,/]+(?:\s*\\times\s*10\^\{?-?\d+\}?)?%?)"
+)
 _UNIT_TOKEN_RE = re.compile(r"[A-Za-z]+|\^\{?[23]\}?|[²³/.\-]|\s+|.")
 _NOT_UNITS = {"and", "or", "pi", "sqrt", "frac", "infty", "in", "cup", "cap", "pm", "mod", "true", "false"}
+# Words that make trailing text a statement about the value ("5 is not a solution"), not its unit.
+_STATEMENT_WORDS = {
+    "is",
+    "are",
+    "was",
+    "were",
+    "not",
+    "no",
+    "never",
+    "none",
+    "does",
+    "do",
+    "has",
+    "have",
+    "be",
+}
+_STATEMENT_WORDS |= {"can", "cannot", "will", "must", "should", "if", "when", "for", "then", "where"}
+# "$4\frac{4}{9}$ days", "$l^2/8$ square feet", "$2:15$ PM": one math span followed only by unit words.
+_MATH_THEN_WORDS_RE = re.compile(r"\$(?P<math>[^$]+)\$\s*\(?(?P<words>[A-Za-z][A-Za-z .\-/]{0,40})\)?")
 _VAR_PREFIX_RE = re.compile(
     r"^\s*(?:\\?[A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?|\([A-Za-z](?:\s*,\s*[A-Za-z])*\))\s*(?:=|\\in\b)\s*(?P<rhs>.+)$"
 )
@@ -35,6 +56,7 @@ _NUM_RE = re.compile(
     r"(?P<sign>[-+])?(?P<int>\d+)?(?:\.(?P<frac>\d*))?"
     r"(?:(?:e|E|\s*(?:\\times|\\cdot|\*|×)\s*10\s*\^\s*)\{?\s*(?P<exp>[-+]?\d+)\s*\}?)?"
 )
+_MIXED_RE = re.compile(r"(?P<sign>-)?(?P<whole>\d{1,9})\s*\\frac\{(?P<num>\d{1,9})\}\{(?P<den>\d{1,9})\}")
 _FRAC_RE = re.compile(r"(?P<sign>-)?\\frac\{(?P<num>-?[\d.]+)\}\{(?P<den>-?[\d.]+)\}")
 _SLASH_RE = re.compile(r"(?P<num>-?[\d.]+)\s*/\s*(?P<den>-?[\d.]+)")
 
@@ -80,7 +102,7 @@ def _strip_units(s: str) -> str:
         return s
     tokens = _UNIT_TOKEN_RE.findall(s[m.end() :])
     words = [t for t in tokens if t[0].isalpha()]
-    if not words or len(words[0]) < 2 or {w.lower() for w in words} & _NOT_UNITS:
+    if not words or len(words[0]) < 2 or {w.lower() for w in words} & (_NOT_UNITS | _STATEMENT_WORDS):
         return s
     if any(len(t) == 1 and not (t.isalpha() or t.isspace() or t in "²³/.-") for t in tokens):
         return s
@@ -88,11 +110,23 @@ def _strip_units(s: str) -> str:
     return head if parse_number(head) is not None else s
 
 
+def _drop_words_after_math(s: str) -> str:
+    """``$x$ unit words`` -> ``x`` when the words read as a unit (at most 4, no verbs or negations)."""
+    m = _MATH_THEN_WORDS_RE.fullmatch(s)
+    if m is None:
+        return s
+    words = m.group("words").rstrip(". ").split()
+    if len(words) > 4 or {w.lower().strip(".-") for w in words} & (_STATEMENT_WORDS | {"and", "or"}):
+        return s
+    return m.group("math")
+
+
 @lru_cache(maxsize=65536)
 def normalize_answer(s: str) -> str:
     """Canonical form of an answer string (idempotent); "" when nothing is left. Memoised."""
     s = s.strip()[:MAX_ANSWER_CHARS]
     s = _unwrap_boxes(s)
+    s = _drop_words_after_math(s)
     s = s.replace("\\$", "").replace("$", "")
     s = re.sub(r"\\[\[\]()]", " ", s)
     s = re.sub(r"\\[dtc]frac", r"\\frac", s)
@@ -109,6 +143,7 @@ def normalize_answer(s: str) -> str:
     s = re.sub(r"\\(?:ne|neq)(?![A-Za-z])", r"\\ne ", s)
     s = _PERCENT_WORD_RE.sub("%", s)
     s = re.sub(r"\s+", " ", s).strip().rstrip(".;,:").strip()
+    s = re.sub(r"^\\approx\s*", "", s)  # "\approx 1.47": the value is 1.47
     s = _THOUSANDS_RE.sub(lambda m: m.group(0).replace(",", ""), s)
     if re.fullmatch(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?", s):
         s = s.replace(" ", "")
@@ -156,13 +191,18 @@ def _to_fraction(text: str) -> tuple[Fraction, Fraction | None, int] | None:
 
 def parse_number(s: str) -> Number | None:
     """Parse a plain numeric literal: integers, decimals (``.5``), scientific notation
-    (``1.2e-5``, ``1.2\\times10^{-5}``), ``a/b``, ``\\frac{a}{b}``, optional trailing ``%``."""
+    (``1.2e-5``, ``1.2\\times10^{-5}``), ``a/b``, ``\\frac{a}{b}``, mixed numbers (``4\\frac{4}{9}``),
+    optional trailing ``%``."""
     s = s.strip()
     percent = s.endswith("%")
     if percent:
         s = s[:-1].strip()
     if not s or len(s) > MAX_NUMBER_DIGITS + 40:
         return None
+    m = _MIXED_RE.fullmatch(s)
+    if m is not None and 0 < int(m.group("num")) < int(m.group("den")):  # 4\frac{4}{9} is 4 + 4/9
+        value = int(m.group("whole")) + Fraction(int(m.group("num")), int(m.group("den")))
+        return Number(-value if m.group("sign") else value, None, 0, percent)
     m = _FRAC_RE.fullmatch(s) or _SLASH_RE.fullmatch(s)
     if m is not None:
         num, den = _to_fraction(m.group("num")), _to_fraction(m.group("den"))

@@ -198,6 +198,6 @@ def numerically_equal(a: str, b: str) -> bool | None:
         x, y = evaluate(a, point), evaluate(b, point)
         if x is None or y is None:
             return None
-        if abs(x - y) > 1e-9 * max(1.0, abs(x), abs(y)):
+        if abs(x - y) > 1e-11 * max(1.0, abs(x), abs(y)):
             return False
     return True
