@@ -5,7 +5,7 @@ import pytest
 from dart_trl.grading import is_equivalent
 from dart_trl.grading.equivalence import NeedsSymbolic, Options, compare
 from dart_trl.grading.normalize import is_dangerous, normalize_answer, parse_number
-from dart_trl.grading.numeric import evaluate, numerically_equal
+from dart_trl.grading.numeric import evaluate, numerically_equal, proportional
 
 
 @pytest.mark.parametrize(
@@ -229,3 +229,17 @@ def test_mixed_numbers():
 )
 def test_prose_golds_derivations_and_choice_letters(pred, gold, expected):
     assert is_equivalent(pred, gold) is expected
+
+
+def test_log_with_a_base_and_equations_up_to_a_constant_factor_are_settled_without_sympy():
+    assert evaluate(r"\log_{2} 8", {}) == pytest.approx(3)
+    assert evaluate(r"\log _{10}(100)", {}) == pytest.approx(2)
+    assert proportional("2y - 4x", "y - 2x") is True
+    assert proportional("y - 2x", "y - 3x") is False
+    assert proportional("4", "2") is None  # no unknowns: both sides must agree, left to the full check
+    lhs = r"\frac{d^{2} v_{o}}{d t^{2}}+\frac{v_{o}}{L C}"
+    assert (
+        fast(f"{lhs}=\\frac{{v_{{i}}}}{{L C}}", f"{lhs.replace('t^{2}', 't^{3}')}=\\frac{{v_{{i}}}}{{L C}}")
+        is False
+    )
+    assert fast("y = 2x + 1", "2y = 4x + 2") is True

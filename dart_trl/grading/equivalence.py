@@ -31,7 +31,7 @@ from dart_trl.grading.normalize import (
     parse_number,
     strip_variable,
 )
-from dart_trl.grading.numeric import evaluate, numerically_equal
+from dart_trl.grading.numeric import evaluate, numerically_equal, proportional
 
 MAX_ITEMS = 40
 MAX_DEPTH = 4
@@ -335,6 +335,11 @@ def compare_normalized(
     if p_eq and g_eq and compact(p_eq[0]) == compact(g_eq[0]) and depth < MAX_DEPTH:
         # the same left-hand side: the equations agree exactly when the right-hand sides do
         return compare_normalized(p_eq[1], g_eq[1], opts, symbolic, depth + 1)
+    if p_eq and g_eq:
+        # equations in unknowns agree when one is a non-zero multiple of the other (as in the worker)
+        decided = proportional(f"({p_eq[0]})-({p_eq[1]})", f"({g_eq[0]})-({g_eq[1]})")
+        if decided is not None:
+            return decided
     decided = _numeric_leaf(pred_v, gold_v, p_num, g_num, opts)
     if decided is not None:
         return decided

@@ -3,7 +3,7 @@
 The grammar is deliberately small: numbers, single-letter and Greek-letter variables (with
 subscripts), ``+ - * /``,
 ``\\cdot``, ``\\times``, ``^``, ``\\frac``, ``\\sqrt`` (and ``\\sqrt[n]``), ``\\pi``, ``\\sin``,
-``\\cos``, ``\\tan``, ``\\ln``, ``\\log``, ``\\exp``, parentheses / braces and implicit
+``\\cos``, ``\\tan``, ``\\ln``, ``\\log`` (and ``\\log_{b}``), ``\\exp``, parentheses / braces and implicit
 multiplication; ``e`` is Euler's number and ``i`` a plain variable, as latex2sympy reads them.
 Anything else (relations, commas, text, unknown commands) makes the
 evaluator give up (None) and the pair goes to math-verify. It never evaluates code: it walks tokens.
@@ -23,7 +23,7 @@ _GREEK = r"\\(?:alpha|beta|gamma|delta|theta|lambda|mu|nu|rho|sigma|tau|phi|varp
 _TOKEN_RE = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*|\.\d+)"
     rf"|(?P<var>(?:{_GREEK}|[A-Za-z])(?:_\{{?[A-Za-z0-9]+\}}?)?)"
-    r"|(?P<cmd>\\[A-Za-z]+)|(?P<op>[-+*/^(){}\[\]]))"
+    r"|(?P<cmd>\\[A-Za-z]+)|(?P<op>[-+*/^(){}\[\]_]))"
 )
 _FUNCS = {
     "\\sin": cmath.sin,
@@ -156,6 +156,13 @@ class _Parser:
                     raise _GiveUp
             arg = self.group() if self.peek() and self.peek()[1] in "({" else self.atom()
             return arg ** (1 / index)
+        if text == "\\log" and (nxt := self.peek()) is not None and nxt[1] == "_":  # \log_{10} x
+            self.take()
+            base = self.group() if self.peek() and self.peek()[1] in "({" else self.atom()
+            arg = self.group() if self.peek() and self.peek()[1] in "({" else self.power()
+            if base.real <= 0 or base == 1 or arg == 0:
+                raise _GiveUp
+            return cmath.log(arg) / cmath.log(base)
         if text in _FUNCS:
             arg = self.group() if self.peek() and self.peek()[1] in "({" else self.power()
             if text in ("\\ln", "\\log") and arg == 0:
@@ -201,3 +208,21 @@ def numerically_equal(a: str, b: str) -> bool | None:
         if abs(x - y) > 1e-11 * max(1.0, abs(x), abs(y)):
             return False
     return True
+
+
+def proportional(a: str, b: str) -> bool | None:
+    """Whether ``a = c * b`` for one non-zero constant ``c`` at every test point (two equations
+    ``f = 0`` and ``g = 0`` with the same solutions up to scaling); None when either expression is
+    outside the grammar, has no variables, or vanishes at a test point."""
+    va, vb = variables(a), variables(b)
+    if not va or not vb:
+        return None
+    names = sorted(va | vb)
+    ratios = []
+    for k in range(len(_POINTS)):
+        point = {n: complex(_POINTS[(k + j) % len(_POINTS)] + 0.1 * j) for j, n in enumerate(names)}
+        x, y = evaluate(a, point), evaluate(b, point)
+        if x is None or y is None or abs(x) < 1e-12 or abs(y) < 1e-12:
+            return None
+        ratios.append(x / y)
+    return all(abs(r - ratios[0]) <= 1e-9 * max(1.0, abs(r)) for r in ratios)
