@@ -33,13 +33,14 @@ _MATH_ENV_RE = re.compile(
     r"|(?<!\\)\\\((?P<ip>(?:[^\\\n]|\\(?!\))){1,1000}?)\\\)",
     re.DOTALL,
 )
-_PERCENT_AFTER_RE = re.compile(r"\s*(?:\\?%|percent(?:age)?\b|pct\b)", re.IGNORECASE)
+_PERCENT = r"\s*(?:\\?%|percent(?:age)?\b|pct\b)"  # "50%", "50\%", "50 percent"
+_PERCENT_AFTER_RE = re.compile(_PERCENT, re.IGNORECASE)
 _ENV_JOINER_RE = re.compile(r"(?i)\s*(?:,?\s*and|,?\s*or|,)\s*")
 _NUMBER_RE = re.compile(
     r"-?\\[dtc]?frac\{-?\d+\}\{\d+\}|"
     r"(?<![A-Za-z_\\\d./])(?:-?\d+(?:\.\d+)?\s*/\s*\d+(?!\d|\.\d)|-?[1-9]\d{0,2}(?:[ ,]\d{3})+(?:\.\d+)?"
     r"|-?\d+(?:[.,]\d+)?|-?\.\d+)"
-    r"(?P<pct>\s*(?:%|percent(?:age)?\b|pct\b))?",
+    rf"(?P<pct>{_PERCENT})?",
     re.IGNORECASE,
 )
 
