@@ -211,6 +211,7 @@ def test_mixed_numbers():
             False,
         ),
         ("The vectors are linearly dependent", "the vectors are linearly  dependent.", True),
+        ("Wednesday, Tuesday and Friday", "Tuesday, Wednesday and Friday", True),  # a list, not prose
         # derivations: exact values must agree, and approximations when both give one
         (r"-0.912", r"$\cos (e) \approx-0.912$", True),
         (r"\cos(e)", r"$\cos (e) \approx-0.912$", True),

@@ -305,7 +305,9 @@ def compare_normalized(
     lead = lead_sentence(gold) if depth < MAX_DEPTH else None
     if lead is not None and compare_normalized(pred, lead, opts, symbolic, depth + 1):
         return True
-    if _is_word(pred) and _is_word(gold) or is_prose(pred) or is_prose(gold):
+    if _is_word(pred) and _is_word(gold):
+        return pred.lower() == gold.lower()
+    if (is_prose(pred) or is_prose(gold)) and _shape(pred).kind == _shape(gold).kind == "single":
         return compact(pred).lower() == compact(gold).lower()
     p_chain, g_chain = _chain(pred), _chain(gold)
     if (p_chain or g_chain) and depth < MAX_DEPTH:
