@@ -203,6 +203,8 @@ def test_mixed_numbers():
         ("No", "No. It is not closed under addition.", True),
         ("Yes", "No. It is not closed under addition.", False),
         ("Yes", r"Yes. $F(x, y)=x y^{2}+x^{3}$", True),
+        ("Yes", r"Yes. $\left[\begin{array}{ll}0 & 1 \\ 0 & 0\end{array}\right]$ works.", True),
+        ("local min", r"local min. $(0,0)$", False),  # "min." is an abbreviation, not a sentence end
         # prose is compared as text, never as numbers or symbols
         ("C", r"$C$ is not invertible", False),
         (

@@ -46,6 +46,14 @@ def test_last_boxed_depth_cap():
         ("Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", "3"),
         ("$1$ and $2$ and $3$", "1, 2, 3"),
         ("", None),
+        # sentence ends: not after an abbreviation followed by math, nor inside a multi-line matrix
+        ("The answer is local min. $(0,0)$", "local min. $(0,0)$"),
+        ("The answer is 45 min. So she waits.", "45 min"),
+        ("The answer is $C$ is not invertible.", "$C$ is not invertible"),
+        (
+            "The answer is \\mathbf{y}=\\left[\\begin{array}{r}\n-1 \\\\\n1\n\\end{array}\\right] e^{t}.",
+            "\\mathbf{y}=\\left[\\begin{array}{r}\n-1 \\\\\n1\n\\end{array}\\right] e^{t}",
+        ),
     ],
 )
 def test_extract_default(text, expected):

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from dart_trl.grading.extract import _match_brace
+from dart_trl.grading.extract import NOT_AFTER_ABBREVIATION, _match_brace
 from dart_trl.grading.normalize import (
     Number,
     compact,
@@ -48,7 +48,7 @@ _MATH_WORDS = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sq
 _MATH_WORDS |= {"det", "gcd", "lcm", "mod", "and", "or", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"}
 _APPROX_RE = re.compile(r"\\(?:approx|simeq|doteq)(?![A-Za-z])|≈")
 # A sentence break inside a gold that explains itself: "No. It is not closed under addition."
-_SENTENCE_BREAK_RE = re.compile(r"(?<!\.)\.\s+(?=[A-Z\\])")
+_SENTENCE_BREAK_RE = re.compile(rf"(?<!\.){NOT_AFTER_ABBREVIATION}\.\s+(?=[A-Z\\(\[])")
 _BARE_NAME_RE = re.compile(r"\\?[A-Za-z]+(?:_\{?\w+\}?)?")
 
 

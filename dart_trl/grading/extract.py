@@ -25,7 +25,14 @@ _ANSWER_RE = re.compile(r"(?i)\banswer\s*(?:is|should\s+be|would\s+be|:)\s*:?\s*
 # "$C$ is not invertible": the math is the subject of a statement, and the statement is the answer.
 _STATEMENT_RE = re.compile(r"\s+(?:is|are)\s+(?:not\s+)?[A-Za-z]")
 _GSM8K_RE = re.compile(r"####\s*([^\n]+)")
-_SENTENCE_END_RE = re.compile(r"\.?\s*I hope|\.(?:\s|$)|\n\s*\n|\n(?![^$]*\$)")
+# A period after an abbreviation does not end a sentence: never after "approx." or "e.g.", and after
+# "min." / "max." / "pt." only when math follows ("local min. $(0, 0)$"; "45 min. Then" still ends).
+NOT_AFTER_ABBREVIATION = "".join(rf"(?<!\b{a})" for a in ("approx", "e.g", "i.e", "vs", "resp", "eq")) + (
+    "(?:" + "".join(rf"(?<!\b{a})" for a in ("min", "max", "pt", "pts")) + r"|(?=\.\s+[^\s$(\[\\]))"
+)
+_SENTENCE_END_RE = re.compile(
+    rf"\.?\s*I hope|{NOT_AFTER_ABBREVIATION}\.(?:\s|$)|\n\s*\n|\n(?![^$]*\$)", re.IGNORECASE
+)
 _MATH_ENV_RE = re.compile(
     r"(?<!\\)\$\$(?P<dd>(?:[^$]|\$(?!\$))+?)(?<!\\)\$\$"
     r"|(?<!\\)\\\[(?P<db>(?:[^\\]|\\(?!\]))+?)\\\]"
