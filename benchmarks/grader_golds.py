@@ -80,6 +80,12 @@ def perturb(gold: str, opts: dict) -> str:
     return f"{gold} + 1"
 
 
+def is_worked_solution(gold: str) -> bool:
+    """A gold that is a whole solution (several lines or over 200 characters), not a final answer:
+    "The answer is <gold>" then reads as a final answer followed by its derivation."""
+    return "\n" in gold.strip() or len(gold) > 200
+
+
 def main() -> int:
     """Grade every gold three ways; print per-file counts and failures."""
     not_gradable: list[str] = []
@@ -113,7 +119,9 @@ def main() -> int:
             fails = [(m, v) for m, v in zip(meta, verdicts, strict=True) if v.correct != m[2]]
             per_form = {f: sum(1 for m, _ in fails if m[1] == f) for f in forms}
             total_fail += len(fails)
-            print(f"{name}: {len(golds)} golds, failures by form {per_form}")
+            worked = sum(1 for m, _ in fails if m[1] == "answer_is" and is_worked_solution(m[3]))
+            print(f"{name}: {len(golds)} golds, failures by form {per_form}", end="")
+            print(f" ({worked} of the answer_is failures are worked solutions)" if worked else "")
             for (item_id, form, _, gold), v in fails[:40]:
                 print(f"  FAIL {item_id} [{form}] gold={gold!r} answer={v.answer!r} reason={v.reason}")
             if len(fails) > 40:
