@@ -145,3 +145,11 @@ def test_huge_completion_is_bounded(grader):
     start = time.monotonic()
     assert grader.grade(text, "3").correct
     assert time.monotonic() - start < 5
+
+
+def test_deeply_nested_answers_are_rejected_before_any_symbolic_check():
+    # brace soup keeps the LaTeX parser busy for seconds: it would hit the deadline ("timeout") on every sample
+    soup = "The answer is " + "{" * 3000 + "\n" + "}" * 3000 + "."
+    with Grader(num_workers=1, timeout=1.0) as short_deadline:
+        assert short_deadline.grade(soup, "1").reason == "wrong"
+        assert short_deadline.grade(r"\boxed{((((x+1))))}", "1+x").correct  # ordinary nesting still graded

@@ -17,6 +17,7 @@ from dart_trl.grading.extract import _BOX_RE, MAX_ANSWER_CHARS, _box_at, _match_
 
 MAX_NUMBER_DIGITS = 400
 MAX_EXPONENT = 1_000
+MAX_NESTING = 30
 
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mbox|mathbf|mathit|rm)\s*\{")
 _SPACING_RE = re.compile(
@@ -218,9 +219,23 @@ def parse_number(s: str) -> Number | None:
     return Number(parsed[0], parsed[1], parsed[2], percent)
 
 
+def _nesting_depth(s: str) -> int:
+    depth = deepest = 0
+    for c in s:
+        if c in "({[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in ")}]":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def is_dangerous(s: str) -> bool:
     """True for inputs that could explode a symbolic engine: numeric power towers
-    (``10^{10^{10}}``, ``9^9^9``), huge exponents, factorials of big or composite arguments."""
+    (``10^{10^{10}}``, ``9^9^9``), huge exponents, factorials of big or composite arguments, brackets
+    nested deeper than ``MAX_NESTING`` (no real answer needs that; the parser would run to the deadline)."""
+    if _nesting_depth(s) > MAX_NESTING:
+        return True
     numeric_only = not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", s))
     if numeric_only and re.search(r"\^\s*\{?\s*\(?\s*[\d.]+\s*\)?\s*\}?\s*\^|\^\s*\{\s*[^{}]*\^|[)}]\s*!", s):
         return True
