@@ -25,6 +25,11 @@ from dart_trl.grading.numeric import evaluate, numerically_equal, proportional
         ("1 000", "1000"),
         (r"\text{(C)}", "C"),
         ("5.", "5"),
+        (r"\frac12", r"\frac{1}{2}"),
+        (r"\dfrac{1}2", r"\frac{1}{2}"),
+        (r"\sqrt3", r"\sqrt{3}"),
+        ("approx. 3.14", "3.14"),
+        (r"\approx 1.47", "1.47"),
     ],
 )
 def test_normalize(raw, expected):

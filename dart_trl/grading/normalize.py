@@ -131,6 +131,11 @@ def normalize_answer(s: str) -> str:
     s = s.replace("\\$", "").replace("$", "")
     s = re.sub(r"\\[\[\]()]", " ", s)
     s = re.sub(r"\\[dtc]frac", r"\\frac", s)
+    # single-token arguments without braces: \frac12 -> \frac{1}{2}, \frac{a}2, \sqrt3 -> \sqrt{3}
+    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s*(\{[^{}]*\})\s*(\d)", r"\\frac\1{\2}", s)
+    s = re.sub(r"\\frac\s*(\d)\s*(?=\{)", r"\\frac{\1}", s)
+    s = re.sub(r"\\sqrt\s*(\d)", r"\\sqrt{\1}", s)
     s = re.sub(r"\{,\}|,\\!\s*", ",", s).replace("\\%", "%")
     if "\\begin" not in s:
         s = re.sub(r"\\\\(?=[A-Za-z])", r"\\", s)
@@ -144,7 +149,7 @@ def normalize_answer(s: str) -> str:
     s = re.sub(r"\\(?:ne|neq)(?![A-Za-z])", r"\\ne ", s)
     s = _PERCENT_WORD_RE.sub("%", s)
     s = re.sub(r"\s+", " ", s).strip().rstrip(".;,:").strip()
-    s = re.sub(r"^\\approx\s*", "", s)  # "\approx 1.47": the value is 1.47
+    s = re.sub(r"(?i)^(?:\\approx|≈|approx\.?|approximately)\s*", "", s)  # "\approx 1.47": the value is 1.47
     s = _THOUSANDS_RE.sub(lambda m: m.group(0).replace(",", ""), s)
     if re.fullmatch(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?", s):
         s = s.replace(" ", "")
