@@ -29,6 +29,11 @@ from dart_trl.grading.numeric import evaluate, numerically_equal, proportional
         (r"\dfrac{1}2", r"\frac{1}{2}"),
         (r"\sqrt3", r"\sqrt{3}"),
         ("approx. 3.14", "3.14"),
+        ("2√2", r"2\sqrt{2}"),
+        ("√(x+1)", r"\sqrt{x+1}"),
+        ("2½", r"2\frac{1}{2}"),
+        ("−3", "-3"),
+        ("x ≤ 5", r"x \le 5"),
         (r"\approx 1.47", "1.47"),
     ],
 )

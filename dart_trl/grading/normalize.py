@@ -122,10 +122,22 @@ def _drop_words_after_math(s: str) -> str:
     return m.group("math")
 
 
+# Unicode math that models write in plain-text answers, as LaTeX.
+_UNICODE_MATH = str.maketrans(
+    {
+        "−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "/", "π": "\\pi ", "∞": "\\infty ",
+        "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}",
+        "⅔": "\\frac{2}{3}", "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}",
+    }
+)  # fmt: skip
+_UNICODE_SQRT_RE = re.compile(r"√\s*(?:\((?P<paren>[^()]{1,200})\)|(?P<token>\d+(?:\.\d+)?|[A-Za-z]))")
+
+
 @lru_cache(maxsize=65536)
 def normalize_answer(s: str) -> str:
     """Canonical form of an answer string (idempotent); "" when nothing is left. Memoised."""
-    s = s.strip()[:MAX_ANSWER_CHARS]
+    s = s.strip()[:MAX_ANSWER_CHARS].translate(_UNICODE_MATH)
+    s = _UNICODE_SQRT_RE.sub(lambda m: "\\sqrt{" + (m.group("paren") or m.group("token")) + "}", s)
     s = _unwrap_boxes(s)
     s = _drop_words_after_math(s)
     s = s.replace("\\$", "").replace("$", "")
