@@ -232,6 +232,9 @@ def test_mixed_numbers():
         ("-1", r"$i^{6}=i^{4} \cdot i^{2}=1 \cdot(-1)=-1$", True),
         (r"$i^{6}=i^{4} \cdot i^{2}=1 \cdot(-1)=-2$", r"$i^{6}=i^{4} \cdot i^{2}=1 \cdot(-1)=-1$", False),
         (r"x = 5+5+1 = 1/3 \approx 11", "x = 1/3", True),  # math-verify: the exact value decides
+        (r"5 \approx 6", "6", False),  # a predicted chain cannot hedge between two values
+        (r"x \approx 0.5", "0.5", True),
+        (r"\frac{40}{3} \approx 13.33", "13.33", True),
         ("P", r"$P=\frac{2000}{e^{0.0075}} \approx \$ 1985.06$", False),  # a bare name is not the value
         ("1985.06", r"$P=\frac{2000}{e^{0.0075}} \approx \$ 1985.06$", True),
         # a letter in an expression is not a multiple-choice letter

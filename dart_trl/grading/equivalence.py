@@ -362,7 +362,8 @@ def _compare_chains(
     """Compare answers written as derivations (``i^6 = i^4 i^2 = -1``, ``\\cos(e) \\approx -0.912``).
 
     Two chains must agree on their exact values, and on their approximations when both give one. A
-    single answer matches a chain's exact value or its approximation.
+    single answer matches a gold chain's exact value or its approximation; a predicted chain is judged
+    by its exact value (by its approximation only when it has none), so it cannot hedge.
     """
 
     def eq(p: str, g: str) -> bool:
@@ -374,7 +375,9 @@ def _compare_chains(
             return all(eq(p, g) for p, g in pairs)
         return any(eq(p, g) for p in p_chain if p for g in g_chain if g)
     if p_chain:
-        return any(eq(p, gold) for p in p_chain if p)
+        # the exact value decides when there is one: "5 \\approx 6" must not hedge between 5 and 6
+        exact, approx = p_chain
+        return eq(exact or approx or "", gold)
     assert g_chain is not None
     return any(eq(pred, g) for g in g_chain if g)
 
