@@ -153,3 +153,69 @@ def test_deeply_nested_answers_are_rejected_before_any_symbolic_check():
     with Grader(num_workers=1, timeout=1.0) as short_deadline:
         assert short_deadline.grade(soup, "1").reason == "wrong"
         assert short_deadline.grade(r"\boxed{((((x+1))))}", "1+x").correct  # ordinary nesting still graded
+
+
+# Realistic completions (boxes, "The answer is", units, money, percent, intervals, sets, matrices,
+# unicode) with the verdict a careful human grader gives. Two deliberate choices: a hedged
+# "1/2 or 0.5" is wrong (two answers), and 3.14 matches \\pi (a decimal with 3+ significant digits
+# that rounds the exact value).
+REALISTIC = [
+    ("The answer is: 42", "42", True),
+    ("**Final Answer**: $\\boxed{42}$", "42", True),
+    ("The answer is 42 dollars.", "42", True),
+    ("The answer is $42.", "42", True),
+    ("So he has 18 square units left. The answer is 18 square units.", "18", True),
+    ("The answer is 1/2 or 0.5", "\\frac12", False),
+    ("The answer is Devon.", "\\text{Devon}", True),
+    ("The answer is (B).", "\\text{(B)}", True),
+    ("The answer is B) 12", "B", True),
+    ("The statement is true. The answer is True.", "True", True),
+    ("Thus the final answer is $\\boxed{(x+1)^2}$.", "x^2+2x+1", True),
+    ("The answer is $x = 5$ or $x = -2$.", "-2, 5", True),
+    ("The answer is 5 because 2 + 3 = 5.", "5", True),
+    ("The answer is 5. Because 2 + 3 = 5, we are done.", "5", True),
+    ("The answer is 6. I hope it is correct.", "5", False),
+    ("The answer is $\\frac{\\sqrt{3}}{2}$.", "\\frac{\\sqrt3}{2}", True),
+    ("The answer is 3.14", "\\pi", True),
+    ("The answer is 0.333", "\\frac13", True),
+    ("The answer is 12 cm^2.", "12", True),
+    ("The answer is 50%.", "50", True),
+    ("The answer is $\\$1,250.50$.", "1250.5", True),
+    ("Therefore, the answer is $\\{1, 2, 3\\}$.", "\\{3,2,1\\}", True),
+    ("The answer is $[2, 5)$.", "[2,5)", True),
+    ("The answer is $(2, 5]$.", "[2,5)", False),
+    ("The answer is y = 2x + 3.", "y=2x+3", True),
+    ("The answer is 2x + 3.", "y=2x+3", True),
+    ("The answer is all real numbers.", "all real numbers", True),
+    ("The answer is Monday and Tuesday.", "Tuesday, Monday", True),
+    ("The answer is the 3rd quadrant", "3", False),
+    ("The answer is 4 hours and 30 minutes", "4.5", False),
+    ("The answer is $2\\frac{1}{2}$ hours.", "\\frac52", True),
+    ("The answer is 10 min. She then leaves.", "10", True),
+    ("The answer is approx. 3.14.", "3.14", True),
+    ("The final answer is $\\boxed{\\text{(C)}}$", "C", True),
+    ("Final Answer: The final answer is 12. I hope it is correct.", "12", True),
+    ("so $\\angle A = \\boxed{30^\\circ}$", "30", True),
+    ("The answer is $x \\in (-\\infty, 3]$.", "(-\\infty, 3]", True),
+    ("$\\boxed{2}$ and $\\boxed{3}$", "2, 3", True),
+    ("I don't know.", "3", False),
+    ("\\boxed{\\frac{1}{2}}", "0.5", True),
+    ("The answer is −3.", "-3", True),
+    ("The answer is ½.", "\\frac{1}{2}", True),
+    ("The answer is 2√2.", "2\\sqrt{2}", True),
+    ("The answer is 3π.", "3\\pi", True),
+    ("The answer is 6 × 10^5.", "600000", True),
+    ("#### 1,000,000", "1000000", True),
+    ("The answer is \\boxed{\\dfrac{\\pi}{4}}", "\\frac{\\pi}{4}", True),
+    ("The answer is $\\boxed{-\\frac{1}{2}}$", "-\\frac12", True),
+    ("\\boxed{x^2-1}", "(x-1)(x+1)", True),
+    ("\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", True),
+    ("\\boxed{10\\%}", "0.1", True),
+    ("\\boxed{5}", "5\\text{ cm}", True),
+    ("\\boxed{\\$5.00}", "5", True),
+]
+
+
+@pytest.mark.parametrize("completion,gold,expected", REALISTIC)
+def test_realistic_completions(grader, completion, gold, expected):
+    assert grader.grade(completion, gold).correct is expected
