@@ -157,7 +157,7 @@ def test_deeply_nested_answers_are_rejected_before_any_symbolic_check():
 
 # Realistic completions (boxes, "The answer is", units, money, percent, intervals, sets, matrices,
 # unicode) with the verdict a careful human grader gives. Two deliberate choices: a hedged
-# "1/2 or 0.5" is wrong (two answers), and 3.14 matches \\pi (a decimal with 3+ significant digits
+# "1/2 or 0.5" is wrong (two answers), and 3.14 matches \pi (a decimal with 3+ significant digits
 # that rounds the exact value).
 REALISTIC = [
     ("The answer is: 42", "42", True),
