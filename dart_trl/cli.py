@@ -119,6 +119,8 @@ def accelerate_command(job: ModuleType, argv: Sequence[str]) -> list[str]:
     num_processes = launch.num_processes or (None if launch.accelerate_config else 1)
     if num_processes:
         command += ["--num_processes", str(num_processes)]
+    if launch.main_process_port:
+        command += ["--main_process_port", str(launch.main_process_port)]
     return command + ["-m", job.__name__, *argv]
 
 

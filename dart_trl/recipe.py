@@ -46,6 +46,13 @@ class LaunchArguments:
         default=None,
         metadata={"help": "Processes for `accelerate launch` (overrides the accelerate config's value)."},
     )
+    main_process_port: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "Rendezvous port for `accelerate launch` with several processes (default 29500); give each "
+            "concurrent multi-process job on one machine its own port."
+        },
+    )
     env: dict[str, Any] = dataclasses.field(
         default_factory=dict,
         metadata={

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -97,3 +98,10 @@ def run_job(command: list[str], timeout: float, **kwargs) -> subprocess.Complete
             f"timed out after {timeout:.0f} s; stacks and stderr tail:\n{stderr[-12000:]}\nstdout tail:\n{stdout[-3000:]}"
         )
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

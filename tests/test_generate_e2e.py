@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import free_port
 
 from dart_trl.data import load_table
 from dart_trl.wandb_offline import find_runs, read_run
@@ -163,12 +163,6 @@ def test_vllm_engine_run_survives_kill_and_resumes_exactly(answering_model, tmp_
     assert run.series("queries_done")[-1] == len(info)
     assert run.summary["num_responses"] == int(info["n_responses"].sum())
     assert run.summary["total_raw_samples"] == int(info["n_samples"].sum())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_vllm_serve_backend(answering_model, tmp_path):

@@ -187,12 +187,21 @@ def test_launch_command_carries_config_and_processes(tmp_path):
         tmp_path,
         f"output_dir: {tmp_path}\nreport_to: none\nbf16: false\naccelerate_config: zero3\nnum_processes: 4\n",
     )
-    command = accelerate_command(FakeJob, [str(path), "--max_steps", "2"])
+    command = accelerate_command(FakeJob, [str(path), "--max_steps", "2", "--main_process_port", "29777"])
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     config_file = command[command.index("--config_file") + 1]
     assert config_file.endswith("launch/accelerate/zero3.yaml")
     assert command[command.index("--num_processes") + 1] == "4"
-    assert command[-5:] == ["-m", "dart_trl.somejob", str(path), "--max_steps", "2"]
+    assert command[command.index("--main_process_port") + 1] == "29777"
+    assert command[-7:] == [
+        "-m",
+        "dart_trl.somejob",
+        str(path),
+        "--max_steps",
+        "2",
+        "--main_process_port",
+        "29777",
+    ]
 
 
 def test_launch_command_rejects_bad_recipe_before_launching(tmp_path):

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import REPO_ROOT, run_job
+from conftest import REPO_ROOT, free_port, run_job
 
 from dart_trl import cli, sft
 from dart_trl.data import load_table
@@ -296,6 +296,7 @@ def test_dart_trl_sft_runs_two_cpu_processes(tiny_model, data_file, tmp_path):
         "--max_length", str(MAX_LENGTH),
         "--accelerate_config", "cpu_ddp",
         "--num_processes", "2",
+        "--main_process_port", str(free_port()),  # not 29500: another job on this machine may hold it
         "--max_steps", "3",
         "--ddp_timeout", "120",  # a stuck collective fails with a traceback instead of hanging
         "--report_to", "none",
