@@ -12,6 +12,13 @@ Order rules (``answer_type`` wins over the syntax):
   joined by commas, semicolons, "and" / "or" (OlympiadBench multi-answer golds, "1, 2"); unions
   of intervals joined by ``\\cup``; ``a \\pm b`` (expanded to ``a+b, a-b``).
 - a tuple compared with a bare list or set is compared in order.
+
+Text and derivations:
+- prose (3+ plain words) is compared as text; a gold that explains itself ("No. It is not closed
+  under addition.") also matches its first sentence.
+- a derivation ``a = b = c`` / ``a \\approx c`` is judged by its exact value (and its approximation
+  when both sides give one); a predicted derivation cannot hedge between two values.
+- two equations in unknowns agree when one is a non-zero constant multiple of the other.
 """
 
 from __future__ import annotations
