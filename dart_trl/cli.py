@@ -11,45 +11,56 @@ import importlib
 import os
 import subprocess
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
-from dart_trl.recipe import LaunchArguments, RecipeError, export_env, load_recipe, parse_overrides
-
-ACCELERATE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "launch" / "accelerate"
+from dart_trl.config import (
+    LaunchArguments,
+    RecipeError,
+    export_env,
+    load_recipe,
+    parse_overrides,
+    run_guarded,
+)
+from dart_trl.config.resources import resolve_accelerate_config
 
 
 @dataclass(frozen=True)
 class Subcommand:
-    """A ``dart-trl`` subcommand: the module whose ``main(argv)`` runs it and whether it is launched."""
+    """A ``dart-trl`` subcommand: the module whose ``main(argv)`` runs it; training jobs name the module
+    that ``accelerate launch -m`` runs (``launch_as``)."""
 
     module: str
     summary: str
-    launched: bool = False
+    launch_as: str | None = None
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "generate": Subcommand(
-        "dart_trl.generate", "DARS data synthesis (VRT, Uniform, Prop2Diff) from a recipe"
+        "dart_trl.dars.generate", "DARS data synthesis (VRT, Uniform, Prop2Diff) from a recipe"
     ),
     "sft": Subcommand(
-        "dart_trl.sft", "supervised fine-tuning with TRL's SFTTrainer (accelerate launch)", True
+        "dart_trl.sft.train",
+        "supervised fine-tuning with TRL's SFTTrainer (accelerate launch)",
+        "dart_trl.sft",
     ),
     "grpo": Subcommand(
-        "dart_trl.grpo", "difficulty-staged GRPO with a verifiable math reward (accelerate launch)", True
+        "dart_trl.grpo.train",
+        "difficulty-staged GRPO with a verifiable math reward (accelerate launch)",
+        "dart_trl.grpo",
     ),
     "levels": Subcommand(
-        "dart_trl.levels", "label a query pool with difficulty levels from model pass rates"
+        "dart_trl.grpo.levels", "label a query pool with difficulty levels from model pass rates"
     ),
-    "eval": Subcommand("dart_trl.evaluate", "score a model on math benchmarks with the project's grader"),
-    "compare": Subcommand("dart_trl.compare", "compare evaluation runs in a paper-style table"),
+    "eval": Subcommand(
+        "dart_trl.eval.evaluate", "score a model on math benchmarks with the project's grader"
+    ),
+    "compare": Subcommand("dart_trl.eval.compare", "compare evaluation runs in a paper-style table"),
     "grade": Subcommand(
         "dart_trl.grading.cli", "grade a JSONL/Parquet file of completions against gold answers"
     ),
-    "demo": Subcommand("dart_trl.demo", "the whole pipeline on tiny local models, on CPU"),
+    "demo": Subcommand("dart_trl.demo.pipeline", "the whole pipeline on tiny local models, on CPU"),
 }
 
 
@@ -67,22 +78,6 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def resolve_accelerate_config(name: str) -> Path:
-    """Find an accelerate config: a path, or a name (with or without ``.yaml``) in ``launch/accelerate/``.
-
-    ``launch/accelerate/`` is looked up in the current directory, then next to the package source.
-    """
-    dirs = [Path.cwd() / "launch" / "accelerate", ACCELERATE_CONFIG_DIR]
-    candidates = [Path(name)] + [d / f for d in dirs for f in (name, f"{name}.yaml")]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    known = sorted({p.stem for d in dirs for p in d.glob("*.yaml")})
-    raise RecipeError(
-        f"accelerate_config '{name}' not found: not a file, nor one of {known} in launch/accelerate/"
-    )
-
-
 # Per-process state of a distributed job, or handles to another process's services: a new launch must
 # not inherit them (a LOCAL_WORLD_SIZE or WANDB_SERVICE left by an in-process engine confuses it).
 _INHERITED_JOB_STATE = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -98,7 +93,7 @@ def launch_env() -> dict[str, str]:
     }
 
 
-def accelerate_command(job: ModuleType, argv: Sequence[str]) -> list[str]:
+def accelerate_command(job: ModuleType, launch_as: str, argv: Sequence[str]) -> list[str]:
     """Validate a training recipe and return the ``accelerate launch`` command that runs ``job`` on it.
 
     The recipe is loaded with the job's full set of dataclasses (``job.RECIPE_TYPES``) and checked by
@@ -121,32 +116,16 @@ def accelerate_command(job: ModuleType, argv: Sequence[str]) -> list[str]:
         command += ["--num_processes", str(num_processes)]
     if launch.main_process_port:
         command += ["--main_process_port", str(launch.main_process_port)]
-    return command + ["-m", job.__name__, *argv]
+    return command + ["-m", launch_as, *argv]
 
 
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
     """Run subcommand ``name`` with its arguments and return the exit code."""
     sub = SUBCOMMANDS[name]
     job = importlib.import_module(sub.module)
-    if sub.launched and not {"-h", "--help"} & set(argv):
-        return subprocess.call(accelerate_command(job, argv), env=launch_env())
+    if sub.launch_as and not {"-h", "--help"} & set(argv):
+        return subprocess.call(accelerate_command(job, sub.launch_as, argv), env=launch_env())
     return int(job.main(list(argv)) or 0)
-
-
-def run_guarded(name: str, func: Callable[[list[str]], int | None], argv: Sequence[str]) -> int:
-    """Call ``func(argv)``, turning a :class:`RecipeError` into one line on stderr and exit code 2.
-
-    The traceback is printed too when ``--debug`` is among the arguments.
-    """
-    try:
-        return int(func(list(argv)) or 0)
-    except RecipeError as err:
-        if "--debug" in argv:
-            traceback.print_exc()
-        print(f"dart-trl {name}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

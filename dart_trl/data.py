@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from dart_trl.recipe import RecipeError
+from dart_trl.config import RecipeError
 
 GENERATED_DATASET_DIR = "dataset"
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}

@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Llama (head_dim 64) with its own tokenizer, saved in a temporary directory."""
-    from dart_trl.tiny import build_tiny_model
+    from dart_trl.demo.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", arch="llama")
 
@@ -52,7 +52,7 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def wandb_dir(tmp_path, monkeypatch) -> Path:
-    """A per-test W&B directory; read what was logged with ``dart_trl.wandb_offline``."""
+    """A per-test W&B directory; read what was logged with ``dart_trl.tracking.offline``."""
     path = tmp_path / "wandb-runs"
     path.mkdir()
     monkeypatch.setenv("WANDB_DIR", str(path))

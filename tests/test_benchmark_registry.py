@@ -7,14 +7,14 @@ import re
 
 import pytest
 
-from dart_trl.benchmark_registry import (
+from dart_trl.config import RecipeError
+from dart_trl.eval.benchmarks import (
     BENCHMARKS,
     PAPER_BENCHMARKS,
     get_benchmark,
     load_benchmark,
 )
 from dart_trl.grading import Grader
-from dart_trl.recipe import RecipeError
 from dart_trl.templates import template_names
 
 # benchmark -> (file in ../shared/data, rows in it)

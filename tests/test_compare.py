@@ -8,10 +8,10 @@ import json
 import pytest
 import yaml
 
-from dart_trl.cli import run_guarded
-from dart_trl.compare import RunScores, main, markdown_table, table_rows
-from dart_trl.evaluate import main as eval_main
-from dart_trl.wandb_offline import find_runs
+from dart_trl.config import run_guarded
+from dart_trl.eval.compare import RunScores, main, markdown_table, table_rows
+from dart_trl.eval.evaluate import main as eval_main
+from dart_trl.tracking.offline import find_runs
 
 GSM8K_ROWS = [
     {"question": "What is 2 + 2?", "answer": "#### 4"},

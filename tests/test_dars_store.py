@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import pytest
 
+from dart_trl.config import RecipeError
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.finalize import finalize
 from dart_trl.dars.merge import merge_shards
 from dart_trl.dars.pools import Query, load_pools, select_shard
 from dart_trl.dars.store import SampleStore, derive_seed
 from dart_trl.data import load_table
-from dart_trl.recipe import RecipeError
 
 QUERIES = [Query("a", "1+1?", "2", 1, "Algebra", "toy"), Query("b", "2+2?", "4", 5, "Geometry", "toy")]
 

@@ -12,10 +12,10 @@ import sys
 import pytest
 import yaml
 
-from dart_trl.cli import run_guarded
-from dart_trl.evaluate import main
+from dart_trl.config import run_guarded
+from dart_trl.eval.evaluate import main
 from dart_trl.grading import Grader
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
 
 GSM8K_ROWS = [
     {

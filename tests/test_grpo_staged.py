@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT
 
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
 
 TESTS_DIR = Path(__file__).resolve().parent
 STAGES = (
@@ -97,7 +97,7 @@ def staged_run(tiny_model, tmp_path_factory, job_env):
 def digest_of(model_dir) -> str:
     from transformers import AutoModelForCausalLM
 
-    from dart_trl.grpo import weights_digest
+    from dart_trl.grpo.train import weights_digest
 
     return weights_digest(AutoModelForCausalLM.from_pretrained(model_dir))
 

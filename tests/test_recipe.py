@@ -9,8 +9,8 @@ import types
 import pytest
 from trl import ModelConfig, SFTConfig
 
-from dart_trl.cli import accelerate_command, main, resolve_accelerate_config
-from dart_trl.recipe import (
+from dart_trl.cli import accelerate_command, main
+from dart_trl.config import (
     RESOLVED_RECIPE_NAME,
     LaunchArguments,
     RecipeError,
@@ -19,6 +19,7 @@ from dart_trl.recipe import (
     parse_overrides,
     write_resolved_recipe,
 )
+from dart_trl.config.resources import resolve_accelerate_config
 
 TYPES = (LaunchArguments, SFTConfig, ModelConfig)
 
@@ -187,10 +188,10 @@ def test_launch_command_carries_config_and_processes(tmp_path):
         tmp_path,
         f"output_dir: {tmp_path}\nreport_to: none\nbf16: false\naccelerate_config: zero3\nnum_processes: 4\n",
     )
-    command = accelerate_command(FakeJob, [str(path), "--max_steps", "2", "--main_process_port", "29777"])
+    command = accelerate_command(FakeJob, "dart_trl.somejob", [str(path), "--max_steps", "2", "--main_process_port", "29777"])
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     config_file = command[command.index("--config_file") + 1]
-    assert config_file.endswith("launch/accelerate/zero3.yaml")
+    assert config_file.endswith("accelerate/zero3.yaml")
     assert command[command.index("--num_processes") + 1] == "4"
     assert command[command.index("--main_process_port") + 1] == "29777"
     assert command[-7:] == [
@@ -207,7 +208,7 @@ def test_launch_command_carries_config_and_processes(tmp_path):
 def test_launch_command_rejects_bad_recipe_before_launching(tmp_path):
     path = write(tmp_path, "learning_rat: 1\n")
     with pytest.raises(RecipeError, match="unknown key"):
-        accelerate_command(FakeJob, [str(path)])
+        accelerate_command(FakeJob, "dart_trl.somejob", [str(path)])
 
 
 def test_cli_help_lists_subcommands(capsys):
@@ -236,11 +237,13 @@ def test_launch_env_drops_another_jobs_process_state(monkeypatch):
 
 def test_every_subcommand_has_a_job_module():
     import importlib
+    import importlib.util
 
     from dart_trl.cli import SUBCOMMANDS
 
     for name, sub in SUBCOMMANDS.items():
         job = importlib.import_module(sub.module)
         assert callable(job.main), name
-        if sub.launched:
+        if sub.launch_as:
             assert job.RECIPE_TYPES and callable(job.validate), name
+            assert importlib.util.find_spec(f"{sub.launch_as}.__main__") is not None, name

@@ -11,7 +11,7 @@ import yaml
 from conftest import REPO_ROOT
 
 from dart_trl.cli import SUBCOMMANDS
-from dart_trl.recipe import load_recipe
+from dart_trl.config import load_recipe
 
 RECIPES = sorted((REPO_ROOT / "recipes").glob("*.yaml"))
 JOB_BY_PREFIX = {"dars": "generate", "sft": "sft", "grpo": "grpo", "eval": "eval", "levels": "levels"}

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from dart_trl.config import RecipeError
 from dart_trl.grading import last_boxed
-from dart_trl.recipe import RecipeError
-from dart_trl.rewards import accuracy_reward, build_rewards, check_reward_names, format_reward
+from dart_trl.grpo.rewards import accuracy_reward, build_rewards, check_reward_names, format_reward
 
 
 def rewards_by_name(names, **kwargs):
@@ -81,6 +81,6 @@ def test_registry_errors_and_dotted_paths():
     with pytest.raises(RecipeError, match="cannot import module 'no_such_module'"):
         check_reward_names(["no_such_module.reward"])
     with pytest.raises(RecipeError, match="has no callable 'nope'"):
-        check_reward_names(["dart_trl.rewards:nope"])
-    funcs = rewards_by_name(["dart_trl.rewards.format_reward", "accuracy"])
+        check_reward_names(["dart_trl.grpo.rewards:nope"])
+    funcs = rewards_by_name(["dart_trl.grpo.rewards.format_reward", "accuracy"])
     assert set(funcs) == {"format", "accuracy"}

@@ -15,11 +15,11 @@ import yaml
 from conftest import REPO_ROOT, free_port, run_job
 
 from dart_trl import cli, sft
+from dart_trl.config import RESOLVED_RECIPE_NAME, RecipeError
 from dart_trl.data import load_table
-from dart_trl.recipe import RESOLVED_RECIPE_NAME, RecipeError
-from dart_trl.sft_data import prepare_sft_dataset
+from dart_trl.sft.data import prepare_sft_dataset
 from dart_trl.templates import format_prompt
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
 
 TINY_RECIPE = str(REPO_ROOT / "recipes" / "sft_tiny_cpu.yaml")
 MAX_LENGTH = 256
@@ -59,7 +59,7 @@ def data_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tiny_model, data_file, tmp_path_factory):
-    """One in-process `dart_trl.sft.main` run: 3 epochs over the packed rows, logged to an offline W&B run."""
+    """One in-process `dart_trl.sft.train.main` run: 3 epochs over the packed rows, logged to an offline W&B run."""
     out = tmp_path_factory.mktemp("sft-run")
     wandb_dir = out / "wandb-runs"
     wandb_dir.mkdir()

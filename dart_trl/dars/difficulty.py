@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from dart_trl.recipe import RecipeError
+from dart_trl.config import RecipeError
 
 
 def load_pass_rates(source: str, split: str = "train") -> dict[str, float]:

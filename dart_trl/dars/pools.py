@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dart_trl.recipe import RecipeError
+from dart_trl.config import RecipeError
 
 POOL_KEYS = {
     "source": "Hub dataset id or local file/directory (required)",

@@ -54,9 +54,8 @@ MODEL=${MODEL:-$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv
 # Validate the recipe (keys, stage datasets, rewards) before any GPU time is spent.
 python -c "
 import sys
-from dart_trl.cli import run_guarded
-from dart_trl.grpo import RECIPE_TYPES, validate
-from dart_trl.recipe import load_recipe, parse_overrides
+from dart_trl.config import load_recipe, parse_overrides, run_guarded
+from dart_trl.grpo.train import RECIPE_TYPES, validate
 sys.exit(run_guarded('grpo', lambda a: validate(load_recipe(a[0], RECIPE_TYPES, parse_overrides(a[1:]))), sys.argv[1:]))
 " "$RECIPE" "$@"
 

@@ -23,8 +23,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dart_trl.cli import run_guarded
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.config import (
+    LaunchArguments,
+    Recipe,
+    RecipeError,
+    parse_job_argv,
+    run_guarded,
+    write_resolved_recipe,
+)
 
 MODELS = ("small", "mid", "large")
 OUTPUT_FILE = "levels.parquet"

@@ -24,11 +24,9 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from dart_trl.config.errors import RecipeError
+
 RESOLVED_RECIPE_NAME = "recipe.resolved.yaml"
-
-
-class RecipeError(ValueError):
-    """A recipe (or a command-line override of it) is malformed. The message is one readable line."""
 
 
 @dataclasses.dataclass

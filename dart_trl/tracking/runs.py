@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dart_trl
-from dart_trl.recipe import Recipe, to_plain
+from dart_trl.config import Recipe, to_plain
 
 DEFAULT_PROJECT = "dart-trl"
 

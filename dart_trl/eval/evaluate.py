@@ -15,7 +15,6 @@ stopped. With W&B: ``eval/<benchmark>/accuracy``, a per-item table per benchmark
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -23,7 +22,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from dart_trl.benchmark_registry import (
+from dart_trl.config import (
+    LaunchArguments,
+    Recipe,
+    RecipeError,
+    parse_job_argv,
+    run_guarded,
+    write_resolved_recipe,
+)
+from dart_trl.eval.benchmarks import (
     BENCHMARKS,
     PAPER_BENCHMARKS,
     Benchmark,
@@ -35,12 +42,10 @@ from dart_trl.benchmark_registry import (
     load_benchmark,
     remap_fields,
 )
-from dart_trl.cli import run_guarded
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.eval.results import RESULTS_NAME, write_results
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
 from dart_trl.templates import CHAT, format_prompt, template_names
 
-RESULTS_NAME = "results.json"
 RUN_KEY_NAME = "run_key.json"
 PARTIAL_SUFFIX = ".partial.jsonl"
 BENCHMARK_KEYS = ("name", "data_files", "limit", "query_field", "answer_field")
@@ -67,7 +72,7 @@ class EvalArguments:
     benchmarks: list[str | dict[str, Any]] = field(
         default_factory=lambda: list(PAPER_BENCHMARKS),
         metadata={
-            "help": "Benchmarks to run: registry names (see dart_trl.benchmark_registry), or mappings "
+            "help": "Benchmarks to run: registry names (see dart_trl.eval.benchmarks), or mappings "
             "{name, data_files, limit, query_field, answer_field} to read a benchmark from local files, "
             "keep its first rows, or (with a name outside the registry, data_files and both fields) run "
             "a benchmark of your own. Default: the paper's six."
@@ -397,7 +402,7 @@ def recipe_help() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
     from dart_trl.grading import Grader
-    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if {"-h", "--help"} & set(argv):
@@ -460,11 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "dir": str(Path(run.dir).parent),
         }
         run.finish()
-    tmp = out / f"{RESULTS_NAME}.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, out / RESULTS_NAME)
+    path = write_results(out, results)
     print_results(results)
-    print(f"results: {out / RESULTS_NAME}")
+    print(f"results: {path}")
     return 0
 
 

@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
-from dart_trl.benchmark_registry import BENCHMARKS
-from dart_trl.cli import run_guarded
-from dart_trl.evaluate import RESULTS_NAME
-from dart_trl.recipe import RecipeError
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.config import RecipeError, run_guarded
+from dart_trl.eval.benchmarks import BENCHMARKS
+from dart_trl.eval.results import RESULTS_NAME
+from dart_trl.tracking.offline import find_runs, read_run
 
 AVERAGE = "average"
 AVG_COLUMN = "AVG"
@@ -125,7 +124,7 @@ def group_runs(group: str, project: str | None, wandb_dir: str | None) -> list[R
         return runs
     import wandb
 
-    from dart_trl.tracking import DEFAULT_PROJECT
+    from dart_trl.tracking.runs import DEFAULT_PROJECT
 
     project = project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT)
     try:

@@ -12,11 +12,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dart_trl.cli import run_guarded
+from dart_trl.config import (
+    LaunchArguments,
+    Recipe,
+    RecipeError,
+    parse_job_argv,
+    run_guarded,
+    write_resolved_recipe,
+)
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.pools import check_pool_declarations, load_pools, parse_shard, select_shard
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
 from dart_trl.sampling import SamplingArguments
 from dart_trl.templates import template_names
 
@@ -77,7 +83,7 @@ def _split_merge(argv: list[str]) -> tuple[list[str], list[str] | None]:
 
 
 def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, **extra):
-    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
 
     if not wandb_enabled(args.report_to):
         return None

@@ -1,19 +1,18 @@
 """``dart-trl grpo``: difficulty-staged GRPO with a verifiable math reward (TRL's GRPOTrainer).
 
 The recipe holds TRL's ``GRPOConfig`` / ``ModelConfig`` fields for all stages, then ``stages:``
-(see :mod:`dart_trl.stages`). Stage k starts from stage k-1's ``final/`` weights. A finished stage
+(see :mod:`dart_trl.grpo.stages`). Stage k starts from stage k-1's ``final/`` weights. A finished stage
 is skipped on rerun; an interrupted one resumes from its last ``checkpoint-*``. All stages share
 one W&B group; each is its own W&B run (job type ``grpo-stage``) named after the stage.
 
 Run it as ``dart-trl grpo RECIPE.yaml [--key value ...]`` (validated here, then trained under
-``accelerate launch``), or ``python -m dart_trl.grpo RECIPE.yaml`` on one process.
+``accelerate launch``), or ``python -m dart_trl.grpo.train RECIPE.yaml`` on one process.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +21,16 @@ from typing import Any
 from transformers import TrainerCallback
 from trl import GRPOConfig, ModelConfig
 
-from dart_trl.cli import run_guarded
-from dart_trl.curriculum import CurriculumCallback, CurriculumOptions, StagedGRPOTrainer, StageMonitor
-from dart_trl.recipe import (
+from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
     parse_job_argv,
     write_resolved_recipe,
 )
-from dart_trl.rewards import build_rewards, check_reward_names
-from dart_trl.stages import (
+from dart_trl.grpo.curriculum import CurriculumCallback, CurriculumOptions, StagedGRPOTrainer, StageMonitor
+from dart_trl.grpo.rewards import build_rewards, check_reward_names
+from dart_trl.grpo.stages import (
     DONE_FILE,
     START_FILE,
     Stage,
@@ -238,7 +236,7 @@ def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_las
     """Train one stage from ``init_from`` (or resume it) and save its final weights; returns its summary."""
     from accelerate import PartialState
 
-    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
 
     ours = recipe.get(StagedGRPOArguments)
     model_args = recipe.get(ModelConfig)
@@ -338,7 +336,3 @@ def main(argv: list[str] | None = None) -> int:
             state.print(f"dart-trl grpo: stage '{stage.name}' {how}: {summary['global_step']} steps")
         init_from = str(stage.final_dir(root))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_guarded("grpo", main, sys.argv[1:]))

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dart_trl.curriculum import PROMPT_ID, CurriculumOptions
-from dart_trl.recipe import RecipeError, coerce_value
+from dart_trl.config.recipe import RecipeError, coerce_value
+from dart_trl.grpo.curriculum import PROMPT_ID, CurriculumOptions
 
 FINAL_DIR = "final"
 DONE_FILE = "stage_done.json"

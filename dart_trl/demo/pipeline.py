@@ -24,14 +24,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dart_trl.arithmetic import build_demo_data, corpus
-from dart_trl.cli import run_guarded
-from dart_trl.recipe import RecipeError
+from dart_trl.config import RecipeError, run_guarded
+from dart_trl.config.resources import shipped_dir
+from dart_trl.demo.arithmetic import build_demo_data, corpus
+from dart_trl.demo.tiny import build_tiny_model
 from dart_trl.sampling import vllm_available
-from dart_trl.tiny import build_tiny_model
-from dart_trl.wandb_offline import find_runs
+from dart_trl.tracking.offline import find_runs
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = shipped_dir("recipes")
 
 
 @dataclass

@@ -24,8 +24,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from dart_trl.config import RecipeError
 from dart_trl.grading import Grader, last_boxed
-from dart_trl.recipe import RecipeError
 
 ANSWER_COLUMN = "answer"
 BUILTIN_REWARDS = ("accuracy", "format", "length")

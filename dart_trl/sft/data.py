@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from dart_trl.recipe import RecipeError
+from dart_trl.config import RecipeError
 from dart_trl.templates import format_prompt
 
 logger = logging.getLogger(__name__)

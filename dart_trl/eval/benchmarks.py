@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dart_trl.config import RecipeError
 from dart_trl.data import load_table, require_columns
 from dart_trl.grading import last_boxed
-from dart_trl.recipe import RecipeError
 
 DART_MATH_EVAL_FILES = "https://raw.githubusercontent.com/hkust-nlp/dart-math/main/data/eval-dsets"
 QWEN_MATH_EVAL_FILES = "https://raw.githubusercontent.com/QwenLM/Qwen2.5-Math/main/evaluation/data"

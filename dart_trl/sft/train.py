@@ -4,7 +4,7 @@ Each query/response row becomes an Alpaca prompt and a completion ending in EOS;
 completion tokens only. Rows are packed into ``max_length``-token sequences with TRL's best-fit
 decreasing packer, padding-free, with positions restarting at each sequence. Run it as
 ``dart-trl sft RECIPE.yaml [--key value ...]`` or
-``accelerate launch --config_file launch/accelerate/zero3.yaml -m dart_trl.sft RECIPE.yaml``.
+``accelerate launch --config_file launch/accelerate/zero3.yaml -m dart_trl.sft.train RECIPE.yaml``.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trl import ModelConfig, SFTConfig
 
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.config import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
 from dart_trl.templates import template_names
 
-logger = logging.getLogger("dart_trl.sft")
+logger = logging.getLogger("dart_trl.sft.train")
 
 SDPA_PACKING_WARNING = (
     "flash-attn is not installed, so attention runs on sdpa. Packed sequences still do not attend to each "
@@ -79,7 +78,7 @@ RECIPE_TYPES = (LaunchArguments, SFTScriptArguments, SFTConfig, ModelConfig)
 def validate(recipe: Recipe) -> None:
     """Cheap checks before any model is loaded: model and data given, columns present, settings consistent."""
     from dart_trl.data import load_table
-    from dart_trl.sft_data import check_text_columns
+    from dart_trl.sft.data import check_text_columns
 
     script, sft, model = recipe.get(SFTScriptArguments), recipe.get(SFTConfig), recipe.get(ModelConfig)
     where = str(recipe.path)
@@ -144,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     from trl import SFTTrainer, get_peft_config
 
     from dart_trl.data import load_table
-    from dart_trl.sft_data import prepare_sft_dataset
-    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+    from dart_trl.sft.data import prepare_sft_dataset
+    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
 
     recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
     validate(recipe)
@@ -256,9 +255,3 @@ def log_plan(trainer, sft: SFTConfig, num_packs: int) -> None:
         sft.num_train_epochs if sft.max_steps <= 0 else f"max_steps={sft.max_steps}, not",
         total,
     )
-
-
-if __name__ == "__main__":
-    from dart_trl.cli import run_guarded
-
-    sys.exit(run_guarded("sft", main, sys.argv[1:]))

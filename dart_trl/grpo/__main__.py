@@ -1,0 +1,9 @@
+"""``python -m dart_trl.grpo RECIPE.yaml`` (what ``accelerate launch -m dart_trl.grpo`` runs)."""
+
+import sys
+
+from dart_trl.config import run_guarded
+from dart_trl.grpo.train import main
+
+if __name__ == "__main__":
+    sys.exit(run_guarded("grpo", main, sys.argv[1:]))
