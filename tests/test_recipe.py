@@ -188,7 +188,9 @@ def test_launch_command_carries_config_and_processes(tmp_path):
         tmp_path,
         f"output_dir: {tmp_path}\nreport_to: none\nbf16: false\naccelerate_config: zero3\nnum_processes: 4\n",
     )
-    command = accelerate_command(FakeJob, "dart_trl.somejob", [str(path), "--max_steps", "2", "--main_process_port", "29777"])
+    command = accelerate_command(
+        FakeJob, "dart_trl.somejob", [str(path), "--max_steps", "2", "--main_process_port", "29777"]
+    )
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     config_file = command[command.index("--config_file") + 1]
     assert config_file.endswith("accelerate/zero3.yaml")
