@@ -108,8 +108,8 @@ def phrase(fact: dict, index: int) -> str:
 
 
 def slip_value(rng: random.Random, fact: dict) -> int:
-    """A plausible nonzero error of one step: off by one or two, or by ten."""
-    return rng.choice([-10, -2, -1, 1, 2, 10]) if fact["a"] + fact["b"] >= 10 else rng.choice([-2, -1, 1, 2])
+    """A plausible nonzero error of one step: off by one or two, or by ten with two-digit numbers."""
+    return rng.choice([-10, -2, -1, 1, 2, 10] if fact["a"] >= 10 else [-2, -1, 1, 2])
 
 
 def teacher_rows(fact: dict, slip_share: float, rng: random.Random) -> list[dict]:

@@ -186,8 +186,11 @@ class Pipeline:
             for strategy in STRATEGIES
         }
 
-    def figure_1(self, runs: dict[str, Path]) -> dict[str, Path]:
-        """The Figure-1 overlay and the per-level table of the three DARS runs; prints the table."""
+    def figure_1(self, runs: dict[str, Path]):
+        """The Figure-1 overlay and the per-level table of the three DARS runs; prints the table.
+
+        Returns the table and the paths of the figure and the table.
+        """
         infos = {strategy: summary.read_query_info(path) for strategy, path in runs.items()}
         figure = plot_strategies(infos, self.out / "dars" / "figure_1.png", "DARS on the demo pool")
         table = summary.per_level_table(infos)
@@ -195,7 +198,7 @@ class Pipeline:
         (self.out / "dars" / "per_level.md").write_text(text + "\n")
         table.to_csv(self.out / "dars" / "per_level.csv", index=False)
         print(f"\n=== DARS per level (Figure 1: {figure})\n{text}", flush=True)
-        return {"figure_1": figure, "dars_per_level": self.out / "dars" / "per_level.md"}
+        return table, {"figure_1": figure, "dars_per_level": self.out / "dars" / "per_level.md"}
 
     def grpo(self, student: Path, levels_dir: Path) -> tuple[Path, list[dict]]:
         """GRPO stages level 1 -> 2 -> 3 (those with queries) from ``student``; returns the final model and stages."""
@@ -235,7 +238,7 @@ class Pipeline:
         teacher = self.sft("1. train the teacher", teacher_base, data["teacher_sft"], out / "models" / "teacher",
                            sizes.teacher_epochs)  # fmt: skip
         dars = self.synthesise(teacher, data["pool"])
-        paths = self.figure_1(dars)
+        per_level, paths = self.figure_1(dars)
 
         student_data = summary.equal_size_datasets(
             {s: dars[s] for s in ("vrt", "prop2diff")}, out / "students" / "data", self.args.seed
@@ -284,7 +287,7 @@ class Pipeline:
             }
         )
         text = reading(
-            per_level=summary.per_level_table({s: summary.read_query_info(p) for s, p in dars.items()}),
+            per_level=per_level,
             student_rows=sum(1 for _ in student_data["vrt"].open()),
             accuracy=accuracy,
             rewards=rewards,
