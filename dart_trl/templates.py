@@ -6,6 +6,8 @@ query are safe). ``chat`` is special: it uses the tokenizer's own chat template.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 ALPACA = (
     "Below is an instruction that describes a task. Write a response that appropriately completes "
     "the request.\n\n### Instruction:\n{query}\n\n### Response:\n"
@@ -28,11 +30,12 @@ TEMPLATES: dict[str, str] = {
 }
 
 CHAT = "chat"
+TemplateName = Literal["alpaca", "deepseekmath", "qwen-boxed", "raw", "chat"]
 
 
 def template_names() -> list[str]:
-    """Names accepted by :func:`format_prompt`."""
-    return [*TEMPLATES, CHAT]
+    """Names accepted by :func:`format_prompt` (the recipe type :data:`TemplateName`)."""
+    return list(get_args(TemplateName))
 
 
 def format_prompt(template: str, query: str, tokenizer=None) -> str:
@@ -48,3 +51,6 @@ def format_prompt(template: str, query: str, tokenizer=None) -> str:
     if template not in TEMPLATES:
         raise ValueError(f"unknown prompt template {template!r}; choose from {template_names()}")
     return TEMPLATES[template].replace("{query}", query)
+
+
+assert set(template_names()) == {*TEMPLATES, CHAT}, "TemplateName must list every template"

@@ -11,7 +11,7 @@ from dart_trl.config import RecipeError
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.finalize import finalize
 from dart_trl.dars.merge import merge_shards
-from dart_trl.dars.pools import Query, load_pools, select_shard
+from dart_trl.dars.pools import PoolSpec, Query, load_pools, select_shard
 from dart_trl.dars.store import SampleStore, derive_seed
 from dart_trl.data import load_table
 
@@ -129,12 +129,12 @@ def test_pools_map_columns_skip_rows_without_gold_and_filter(tmp_path):
         "domain": "type",
         "filters": {"domain": "Algebra"},
     }
-    queries, reports = load_pools([pool])
+    queries, reports = load_pools([PoolSpec(**pool)])
     assert [(q.query_id, q.gold, q.level) for q in queries] == [("m1", "\\frac{1}{2}", 5), ("m4", "4", None)]
     assert reports[0].skipped_no_gold == ["m2"] and reports[0].filtered == 1
     assert "first: m2" in reports[0].line()
     with pytest.raises(RecipeError, match=r"missing column\(s\) \['question'\]"):
-        load_pools([{**pool, "query": "question"}])
+        load_pools([PoolSpec(**{**pool, "query": "question"})])
 
 
 def test_pools_read_real_benchmark_formats(shared_data):
@@ -152,7 +152,7 @@ def test_pools_read_real_benchmark_formats(shared_data):
         "query": "problem",
         "solution": "solution",
     }
-    queries, reports = load_pools([gsm, minerva])
+    queries, reports = load_pools([PoolSpec(**gsm), PoolSpec(**minerva)])
     assert reports[0].kept == 1319 and reports[1].kept + len(reports[1].skipped_no_gold) == 272
     first = queries[0]
     assert first.query_id == "gsm8k/0" and first.domain == "GSM8K" and first.level == 0

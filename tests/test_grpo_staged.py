@@ -97,7 +97,7 @@ def staged_run(tiny_model, tmp_path_factory, job_env):
 def digest_of(model_dir) -> str:
     from transformers import AutoModelForCausalLM
 
-    from dart_trl.grpo.train import weights_digest
+    from dart_trl.grpo.stage_runner import weights_digest
 
     return weights_digest(AutoModelForCausalLM.from_pretrained(model_dir))
 

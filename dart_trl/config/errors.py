@@ -14,12 +14,12 @@ class RecipeError(ValueError):
 def run_guarded(name: str, func: Callable[[list[str]], int | None], argv: Sequence[str]) -> int:
     """Call ``func(argv)``, turning a :class:`RecipeError` into one line on stderr and exit code 2.
 
-    The traceback is printed too when ``--debug`` is among the arguments.
+    The traceback is printed too when ``--traceback`` is among the arguments.
     """
     try:
         return int(func(list(argv)) or 0)
     except RecipeError as err:
-        if "--debug" in argv:
+        if "--traceback" in argv:
             traceback.print_exc()
         print(f"dart-trl {name}: error: {err}", file=sys.stderr)
         return 2

@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dart_trl.dars.allocation import MAX_ROUNDS, AllocationConfig, QueryStats, compute_targets, stop_reason
+from dart_trl.dars.allocation import AllocationConfig, compute_targets, stop_reason
 from dart_trl.dars.pools import Query
+from dart_trl.dars.stats import MAX_ROUNDS, QueryStats
 from dart_trl.dars.store import QUERY_INFO_FILE, SampleStore, response_digest
 from dart_trl.data import GENERATED_DATASET_DIR
 
@@ -135,11 +136,7 @@ def query_info_frame(
 
 def dataset_card(config: AllocationConfig, model: str, info, num_responses: int) -> str:
     """A short dataset card (README.md) describing how the dataset was synthesised."""
-    target = {
-        "vrt": f"every query sampled {config.max_trials} times, correct responses kept",
-        "uniform": f"{config.k_u} correct responses per query",
-        "prop2diff": f"k_p={config.k_p} correct responses for the hardest query, proportional to fail rate",
-    }[config.strategy]
+    target = config.rule.describe(config)
     return (
         "---\nlicense: other\ntags:\n- mathematics\n- synthetic\n- dart-math\n---\n\n"
         f"# DARS-{config.strategy} data synthesised with dart-trl\n\n"

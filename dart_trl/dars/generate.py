@@ -10,52 +10,67 @@ ones with exact per-query targets, resumably. ``--plan`` prints the expected raw
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
-    parse_job_argv,
+    parse_recipe,
     run_guarded,
     write_resolved_recipe,
 )
+from dart_trl.config.checks import check_file, check_model
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
-from dart_trl.dars.pools import check_pool_declarations, load_pools, parse_shard, select_shard
+from dart_trl.dars.pools import check_pool_files, load_pools, parse_shard, select_shard
 from dart_trl.sampling import SamplingArguments
-from dart_trl.templates import template_names
 
 RECIPE_TYPES = (DarsArguments, SamplingArguments, LaunchArguments)
 
 
+@dataclass
+class GenerateOptions:
+    """Command-line options of ``dart-trl generate`` (not recipe keys)."""
+
+    plan: bool = field(
+        default=False,
+        metadata={"help": "Print the expected raw samples (and GPU hours) per level, then stop."},
+    )
+    shard: str | None = field(
+        default=None,
+        metadata={
+            "help": "i/N: sample the i-th of N deterministic parts of the pool into output_dir/shard-i-of-N."
+        },
+    )
+    merge: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Merge shard directories (these, or every shard-* under output_dir) into output_dir.",
+            "nargs": "*",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.shard is not None:
+            parse_shard(self.shard)
+
+
+OPTIONS = GenerateOptions
+
+
 def validate(recipe: Recipe) -> None:
-    """Cheap recipe checks (values, pool declarations, local files), before any data or model is loaded."""
+    """The files the recipe names exist (model, local pools, pool_info), before anything loads."""
     args: DarsArguments = recipe.get(DarsArguments)
-    sampling: SamplingArguments = recipe.get(SamplingArguments)
     where = str(recipe.path)
-    if not args.model_name_or_path:
-        raise RecipeError(f"{where}: 'model_name_or_path' is required")
+    check_model(args.model_name_or_path, where)
     if not args.output_dir:
-        raise RecipeError(f"{where}: 'output_dir' is required")
-    for key in ("k_u", "k_p", "max_trials", "max_rounds", "max_samples_per_round", "chunk_samples"):
-        if getattr(args, key) < 1:
-            raise RecipeError(f"{where}: '{key}' must be at least 1, got {getattr(args, key)}")
-    if args.probe_samples < 0:
-        raise RecipeError(f"{where}: 'probe_samples' must be >= 0, got {args.probe_samples}")
-    if not 0 < args.request_fraction <= 4:
-        raise RecipeError(f"{where}: 'request_fraction' must be in (0, 4], got {args.request_fraction}")
-    if args.prompt_template not in template_names():
-        raise RecipeError(
-            f"{where}: unknown prompt_template '{args.prompt_template}'; choose from {template_names()}"
-        )
-    if sampling.backend == "openai" and not sampling.base_url:
-        raise RecipeError(f"{where}: backend openai needs 'base_url', e.g. http://127.0.0.1:8000/v1")
-    if args.push_to_hub and not args.hub_dataset_id:
-        raise RecipeError(f"{where}: push_to_hub needs 'hub_dataset_id'")
-    check_pool_declarations(args.pools, where)
-    if args.pool_info and args.pool_info.startswith((".", "/", "~")) and not Path(args.pool_info).exists():
-        raise RecipeError(f"{where}: pool_info file not found: {args.pool_info}")
+        raise RecipeError(f"{where}: key 'output_dir' is required")
+    if not args.pools:
+        raise RecipeError(f"{where}: key 'pools' is empty; declare at least one query pool")
+    check_pool_files(args.pools, where)
+    check_file(args.pool_info, where, "pool_info")
 
 
 def allocation_config(args: DarsArguments) -> AllocationConfig:
@@ -69,17 +84,6 @@ def allocation_config(args: DarsArguments) -> AllocationConfig:
         fraction=args.request_fraction,
         max_samples_per_round=args.max_samples_per_round,
     )
-
-
-def _split_merge(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """Take ``--merge [DIR ...]`` out of argv (its directories are the non-option words after it)."""
-    if "--merge" not in argv:
-        return argv, None
-    at = argv.index("--merge")
-    end = at + 1
-    while end < len(argv) and not argv[end].startswith("--"):
-        end += 1
-    return argv[:at] + argv[end:], argv[at + 1 : end]
 
 
 def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, **extra):
@@ -125,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     from dart_trl.dars.store import SampleStore
     from dart_trl.dars.synthesis import synthesize
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    argv, merge_dirs = _split_merge(argv)
-    recipe, options = parse_job_argv(argv, RECIPE_TYPES, flags={"plan": False, "shard": True})
+    recipe, options = parse_recipe(argv, "generate", RECIPE_TYPES, OPTIONS)
     validate(recipe)
     import datasets
 
@@ -138,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = Path(args.output_dir)
     known = load_pass_rates(args.pool_info) if args.pool_info else {}
 
-    if merge_dirs is not None:
+    if options.merge is not None:
         store = SampleStore(output_dir)
-        dirs = [Path(d) for d in merge_dirs] or find_shard_dirs(output_dir)
+        dirs = [Path(d) for d in options.merge] or find_shard_dirs(output_dir)
         queries = merge_shards(store, dirs)
         write_resolved_recipe(recipe, output_dir)
         print(f"merged {len(dirs)} shard directories ({len(queries)} queries) into {output_dir}")
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         reporter = Reporter(run, len(queries), len(queries)) if run is not None else None
         return _finish(recipe, args, config, store, queries, known, reporter)
 
-    shard = parse_shard(options["shard"]) if "shard" in options else None
+    shard = parse_shard(options.shard) if options.shard else None
     queries, reports = load_pools(args.pools)
     for report in reports:
         print(report.line())
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if shard is not None:
         output_dir = output_dir / shard_dirname(*shard)
         print(f"shard {shard[0]}/{shard[1]}: {len(queries)} queries -> {output_dir}")
-    if options.get("plan"):
+    if options.plan:
         print(plan_text(queries, config, known, args.plan_pass_rates, args.plan_samples_per_second))
         return 0
 
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.grading import Grader
 
-    run = _start_wandb(recipe, args, output_dir, num_queries=len(queries), shard=options.get("shard"))
+    run = _start_wandb(recipe, args, output_dir, num_queries=len(queries), shard=options.shard)
     reporter = Reporter(run, len(queries))
     with Grader(mode="default", timeout=args.grading_timeout) as grader:
         synthesize(

@@ -13,32 +13,69 @@ skipped and counted, with the first few ids shown. Without an ``id`` column a qu
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dart_trl.config import RecipeError
 
-POOL_KEYS = {
-    "source": "Hub dataset id or local file/directory (required)",
-    "split": "split to read (default train)",
-    "config": "Hub dataset config name",
-    "name": "pool name used in ids and metadata (default: the source's last path part)",
-    "id": "column holding a query id",
-    "query": "column holding the query text (default query)",
-    "answer": "column holding the gold answer",
-    "solution": "column holding a solution; the gold is its last \\boxed{}",
-    "gold_format": "plain (default) or gsm8k (text after the last ####)",
-    "level": "column holding a difficulty level (an int, or text such as 'Level 5')",
-    "domain": "column holding a domain/subject",
-    "values": "constants for every row, e.g. {domain: GSM8K, level: 0}",
-    "filters": "keep rows whose column (or level/domain) is one of the given values",
-    "limit": "keep at most this many rows (after filters)",
-}
-GOLD_FORMATS = ("plain", "gsm8k")
+
+@dataclass
+class PoolSpec:
+    """One query pool of a ``generate`` recipe: where its rows are and which columns mean what."""
+
+    source: str = field(metadata={"help": "Hub dataset id or local file/directory."})
+    split: str = field(default="train", metadata={"help": "Split to read."})
+    config: str | None = field(default=None, metadata={"help": "Hub dataset config name."})
+    name: str | None = field(
+        default=None,
+        metadata={"help": "Pool name used in ids and metadata (default: the source's last part)."},
+    )
+    id: str | None = field(
+        default=None, metadata={"help": "Column holding a query id (default: <name>/<row index>)."}
+    )
+    query: str = field(default="query", metadata={"help": "Column holding the query text."})
+    answer: str | None = field(default=None, metadata={"help": "Column holding the gold answer."})
+    solution: str | None = field(
+        default=None, metadata={"help": "Column holding a worked solution; the gold is its last \\boxed{}."}
+    )
+    gold_format: Literal["plain", "gsm8k"] = field(
+        default="plain", metadata={"help": "plain, or gsm8k: the gold is the text after the last ####."}
+    )
+    level: str | None = field(
+        default=None, metadata={"help": "Column holding a difficulty level (an int, or text like 'Level 5')."}
+    )
+    domain: str | None = field(default=None, metadata={"help": "Column holding a domain or subject."})
+    values: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Constants for every row, e.g. {domain: GSM8K, level: 0}."}
+    )
+    filters: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Keep rows whose column (or level/domain) is one of the given values."},
+    )
+    limit: int | None = field(default=None, metadata={"help": "Keep at most this many rows (after filters)."})
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise ValueError("'source' (a Hub id or a local file) is required")
+        if bool(self.answer) == bool(self.solution):
+            raise ValueError("give exactly one of 'answer' (gold column) or 'solution'")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1, got {self.limit}")
+
+    @property
+    def pool_name(self) -> str:
+        """The pool's name: ``name``, else the last part of its source without the suffix."""
+        return self.name or Path(self.source).stem
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the source is a local path (else a Hub id)."""
+        return self.source.startswith((".", "/", "~")) or Path(self.source).suffix in {
+            ".jsonl", ".json", ".parquet", ".csv"
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,42 +111,11 @@ class PoolReport:
         return text
 
 
-def check_pool_declarations(pools: list[dict[str, Any]], where: str) -> None:
-    """Cheap checks of the declarations: known keys, a source, exactly one gold column, local files exist."""
-    if not pools:
-        raise RecipeError(f"{where}: 'pools' is empty; declare at least one query pool")
+def check_pool_files(pools: list[PoolSpec], where: str) -> None:
+    """Every local pool file exists (cheap; before anything loads)."""
     for i, pool in enumerate(pools):
-        label = f"{where}: pools[{i}]"
-        if not isinstance(pool, dict):
-            raise RecipeError(f"{label} must be a mapping, got {pool!r}")
-        for key in pool:
-            if key not in POOL_KEYS:
-                close = difflib.get_close_matches(str(key), list(POOL_KEYS), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise RecipeError(f"{label}: unknown key '{key}'{hint}")
-        if not pool.get("source"):
-            raise RecipeError(f"{label}: 'source' (Hub id or local file) is required")
-        if bool(pool.get("answer")) == bool(pool.get("solution")):
-            raise RecipeError(f"{label}: give exactly one of 'answer' (gold column) or 'solution'")
-        if pool.get("gold_format", "plain") not in GOLD_FORMATS:
-            raise RecipeError(f"{label}: gold_format must be one of {list(GOLD_FORMATS)}")
-        source = str(pool["source"])
-        if _looks_local(source) and not Path(source).exists():
-            raise RecipeError(f"{label}: pool file not found: {source}")
-
-
-def _looks_local(source: str) -> bool:
-    return source.startswith((".", "/", "~")) or Path(source).suffix in {
-        ".jsonl",
-        ".json",
-        ".parquet",
-        ".csv",
-    }
-
-
-def pool_name(pool: dict[str, Any]) -> str:
-    """The pool's name: its ``name`` key, else the last part of its source without the suffix."""
-    return str(pool.get("name") or Path(str(pool["source"])).stem)
+        if pool.is_local and not Path(pool.source).expanduser().exists():
+            raise RecipeError(f"{where}: pools[{i}]: pool file not found: {pool.source}")
 
 
 def parse_level(value: Any) -> int | None:
@@ -122,16 +128,16 @@ def parse_level(value: Any) -> int | None:
     return int(found[-1]) if found else None
 
 
-def extract_gold(raw: Any, pool: dict[str, Any]) -> str | None:
+def extract_gold(raw: Any, pool: PoolSpec) -> str | None:
     """The gold answer of a row's answer/solution cell, or None when it has none."""
     from dart_trl.grading import last_boxed
 
     if raw is None:
         return None
     text = str(raw).strip()
-    if pool.get("solution"):
+    if pool.solution:
         return last_boxed(text)
-    if pool.get("gold_format", "plain") == "gsm8k":
+    if pool.gold_format == "gsm8k":
         if "####" not in text:
             return None
         text = text.rsplit("####", 1)[1].strip().replace(",", "")
@@ -143,19 +149,19 @@ def _matches(value: Any, allowed: Any) -> bool:
     return any(value == a or str(value) == str(a) for a in allowed)
 
 
-def load_pool(pool: dict[str, Any], index: int) -> tuple[list[Query], PoolReport]:
+def load_pool(pool: PoolSpec, index: int) -> tuple[list[Query], PoolReport]:
     """Load one declared pool into queries; a missing column raises :class:`RecipeError`."""
     from dart_trl.data import load_table, require_columns
 
-    name = pool_name(pool)
-    source = str(pool["source"])
-    table = load_table(source, split=pool.get("split", "train"), config=pool.get("config"))
-    values = dict(pool.get("values") or {})
-    gold_column = pool.get("answer") or pool.get("solution")
-    query_column = pool.get("query", "query")
-    columns = [query_column, gold_column, pool.get("id")]
-    columns += [pool.get(k) for k in ("level", "domain") if k not in values]
-    filters = dict(pool.get("filters") or {})
+    name = pool.pool_name
+    source = pool.source
+    table = load_table(source, split=pool.split, config=pool.config)
+    values = pool.values
+    gold_column = pool.answer or pool.solution
+    query_column = pool.query
+    columns = [query_column, gold_column, pool.id]
+    columns += [getattr(pool, k) for k in ("level", "domain") if k not in values]
+    filters = pool.filters
     columns += [c for c in filters if c not in ("level", "domain")]
     require_columns(table, [c for c in columns if c], f"pools[{index}] ({source})")
 
@@ -164,9 +170,9 @@ def load_pool(pool: dict[str, Any], index: int) -> tuple[list[Query], PoolReport
     filtered = 0
     seen: set[str] = set()
     for row_index, row in enumerate(table):
-        query_id = str(row[pool["id"]]) if pool.get("id") else f"{name}/{row_index}"
-        level = parse_level(values["level"] if "level" in values else row.get(pool.get("level") or "", None))
-        domain = values.get("domain", row.get(pool.get("domain") or "", None))
+        query_id = str(row[pool.id]) if pool.id else f"{name}/{row_index}"
+        level = parse_level(values["level"] if "level" in values else row.get(pool.level or "", None))
+        domain = values.get("domain", row.get(pool.domain or "", None))
         domain = None if domain is None else str(domain)
         fields = {**row, "level": level, "domain": domain}
         if any(not _matches(fields.get(col), allowed) for col, allowed in filters.items()):
@@ -181,13 +187,13 @@ def load_pool(pool: dict[str, Any], index: int) -> tuple[list[Query], PoolReport
             raise RecipeError(f"pools[{index}] ({source}): duplicate query id '{query_id}'")
         seen.add(query_id)
         queries.append(Query(query_id, query_text.strip(), gold, level, domain, name))
-        if pool.get("limit") and len(queries) >= int(pool["limit"]):
+        if pool.limit and len(queries) >= pool.limit:
             break
     report = PoolReport(name, len(table), len(queries), skipped, filtered)
     return queries, report
 
 
-def load_pools(pools: list[dict[str, Any]]) -> tuple[list[Query], list[PoolReport]]:
+def load_pools(pools: list[PoolSpec]) -> tuple[list[Query], list[PoolReport]]:
     """Load every declared pool; query ids must be unique across pools."""
     queries: list[Query] = []
     reports: list[PoolReport] = []

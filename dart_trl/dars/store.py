@@ -25,8 +25,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dart_trl.dars.allocation import QueryStats
 from dart_trl.dars.pools import Query
+from dart_trl.dars.stats import QueryStats
 
 RAW_DIR = "raw"
 STATE_FILE = "state.json"

@@ -13,16 +13,15 @@ each column in bold) and writes ``comparison.md``, ``comparison.csv`` and a bar 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dart_trl.config import RecipeError, run_guarded
+from dart_trl.config import RecipeError, parse_options, run_guarded
 from dart_trl.eval.benchmarks import BENCHMARKS
 from dart_trl.eval.results import RESULTS_NAME
 from dart_trl.tracking.offline import find_runs, read_run
@@ -37,7 +36,10 @@ class CompareArguments:
 
     runs: list[str] = field(
         default_factory=list,
-        metadata={"help": "Eval output directories (with results.json) or W&B run directories."},
+        metadata={
+            "help": "Eval output directories (with results.json) or W&B run directories.",
+            "positional": "RUN_DIR",
+        },
     )
     wandb_group: str | None = field(
         default=None,
@@ -62,21 +64,6 @@ class RunScores:
 
     label: str
     scores: dict[str, float]
-
-
-def parse_args(argv: Sequence[str]) -> CompareArguments:
-    """Parse the command line into :class:`CompareArguments` (RUN_DIR... positional, the rest options)."""
-    parser = argparse.ArgumentParser(prog="dart-trl compare", description=__doc__.split("\n\n")[0])
-    for f in fields(CompareArguments):
-        if f.name == "runs":
-            parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help=f.metadata["help"])
-        else:
-            default = None if f.default is MISSING else f.default
-            parser.add_argument(f"--{f.name.replace('_', '-')}", default=default, help=f.metadata["help"])
-    parser.add_argument("--debug", action="store_true", help="Print tracebacks of errors.")
-    namespace = vars(parser.parse_args(list(argv)))
-    namespace.pop("debug")
-    return CompareArguments(**namespace)
 
 
 def summary_scores(summary: dict) -> dict[str, float]:
@@ -231,7 +218,7 @@ def bar_chart(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl compare RUN_DIR... [--wandb-group G] [--out DIR]``."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_options(argv, "compare", CompareArguments, summary=__doc__.split("\n\n")[0])
     if not args.runs and not args.wandb_group:
         raise RecipeError("give at least one RUN_DIR or --wandb-group")
     runs = [read_run_dir(p) for p in args.runs]

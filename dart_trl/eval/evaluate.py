@@ -18,18 +18,19 @@ import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
-    parse_job_argv,
+    parse_recipe,
     run_guarded,
     write_resolved_recipe,
 )
+from dart_trl.config.checks import check_model
 from dart_trl.eval.benchmarks import (
     BENCHMARKS,
     PAPER_BENCHMARKS,
@@ -44,11 +45,10 @@ from dart_trl.eval.benchmarks import (
 )
 from dart_trl.eval.results import RESULTS_NAME, write_results
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
-from dart_trl.templates import CHAT, format_prompt, template_names
+from dart_trl.templates import CHAT, TemplateName, format_prompt
 
 RUN_KEY_NAME = "run_key.json"
 PARTIAL_SUFFIX = ".partial.jsonl"
-BENCHMARK_KEYS = ("name", "data_files", "limit", "query_field", "answer_field")
 # Sampling settings that change the completions; the others (backend, server, batch sizes) do not.
 SAMPLING_KEY_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "seed")
 
@@ -63,22 +63,38 @@ class EvalSamplingArguments(SamplingArguments):
 
 
 @dataclass
+class BenchmarkSpec:
+    """A benchmark entry given as a mapping: a registry benchmark with local files, other field names or a
+    row limit, or (a new name with data_files and both fields) a benchmark of one's own."""
+
+    name: str = field(metadata={"help": "A registry name (math500, gsm8k, ...) or a name of your own."})
+    data_files: list[str] | str | None = field(
+        default=None, metadata={"help": "Local files (or URLs) to read instead of the public source."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Keep the first rows only."})
+    query_field: str | None = field(default=None, metadata={"help": "Field holding the question."})
+    answer_field: str | None = field(default=None, metadata={"help": "Field holding the gold answer."})
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {self.limit}")
+
+
+@dataclass
 class EvalArguments:
     """Recipe keys of ``dart-trl eval``."""
 
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Model to score: a Hub id or a local directory (required)."}
     )
-    benchmarks: list[str | dict[str, Any]] = field(
+    benchmarks: list[str | BenchmarkSpec] = field(
         default_factory=lambda: list(PAPER_BENCHMARKS),
         metadata={
-            "help": "Benchmarks to run: registry names (see dart_trl.eval.benchmarks), or mappings "
-            "{name, data_files, limit, query_field, answer_field} to read a benchmark from local files, "
-            "keep its first rows, or (with a name outside the registry, data_files and both fields) run "
-            "a benchmark of your own. Default: the paper's six."
+            "help": f"Benchmarks to run: registry names ({', '.join(BENCHMARKS)}), or BenchmarkSpec mappings "
+            "(keys below). Default: the paper's six."
         },
     )
-    prompt_template: str | None = field(
+    prompt_template: TemplateName | None = field(
         default=None,
         metadata={
             "help": "Prompt template (alpaca, deepseekmath, qwen-boxed, raw, chat); default: each "
@@ -113,7 +129,7 @@ class EvalArguments:
     grading_workers: int | None = field(
         default=None, metadata={"help": "Grader worker processes (default: the grader's own, min(2, CPUs))."}
     )
-    report_to: str = field(default="wandb", metadata={"help": "'wandb' to log the run, 'none' not to."})
+    report_to: Literal["wandb", "none"] = field(default="wandb", metadata={"help": "Log to W&B, or not."})
     run_name: str | None = field(
         default=None, metadata={"help": "Run name in results.json and W&B (default: eval-<model dir name>)."}
     )
@@ -127,6 +143,17 @@ class EvalArguments:
     wandb_table_rows: int = field(
         default=1000, metadata={"help": "Most rows of each benchmark's per-item W&B table."}
     )
+
+    def __post_init__(self) -> None:
+        for key in ("n", "save_every", "wandb_table_rows"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {self.limit}")
+        if self.grading_timeout <= 0:
+            raise ValueError(f"grading_timeout must be > 0 seconds, got {self.grading_timeout}")
+        if self.grading_workers is not None and self.grading_workers < 1:
+            raise ValueError(f"grading_workers must be at least 1, got {self.grading_workers}")
 
 
 RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments)
@@ -142,29 +169,16 @@ class BenchmarkRun:
 
 
 def resolve_benchmarks(args: EvalArguments) -> list[BenchmarkRun]:
-    """Turn the recipe's ``benchmarks`` list into :class:`BenchmarkRun` s, checking names, keys and files."""
-    if not args.benchmarks:
-        raise RecipeError("benchmarks is empty; name at least one of the registry's benchmarks")
+    """Turn the recipe's ``benchmarks`` list into :class:`BenchmarkRun` s, checking names and files."""
     runs: list[BenchmarkRun] = []
     for entry in args.benchmarks:
-        spec = {"name": entry} if isinstance(entry, str) else dict(entry)
-        unknown = sorted(set(spec) - set(BENCHMARK_KEYS))
-        if unknown or "name" not in spec:
-            raise RecipeError(
-                f"benchmark entry {entry!r}: allowed keys are {list(BENCHMARK_KEYS)} and 'name' is required"
-                + (f"; unknown: {unknown}" if unknown else "")
-            )
-        name, query_field, answer_field = str(spec["name"]), spec.get("query_field"), spec.get("answer_field")
-        if name not in BENCHMARKS and spec.get("data_files") and query_field and answer_field:
-            benchmark = custom_benchmark(name, str(query_field), str(answer_field))
+        spec = BenchmarkSpec(name=entry) if isinstance(entry, str) else entry
+        if spec.name not in BENCHMARKS and spec.data_files and spec.query_field and spec.answer_field:
+            benchmark = custom_benchmark(spec.name, spec.query_field, spec.answer_field)
         else:
-            benchmark = remap_fields(get_benchmark(name), query_field, answer_field)
-        limit = spec.get("limit", args.limit)
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise RecipeError(
-                f"benchmark '{benchmark.name}': limit must be a positive integer, got {limit!r}"
-            )
-        runs.append(BenchmarkRun(benchmark, check_data_files(benchmark.name, spec.get("data_files")), limit))
+            benchmark = remap_fields(get_benchmark(spec.name), spec.query_field, spec.answer_field)
+        limit = spec.limit if spec.limit is not None else args.limit
+        runs.append(BenchmarkRun(benchmark, check_data_files(benchmark.name, spec.data_files), limit))
     names = [r.benchmark.name for r in runs]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -172,33 +186,28 @@ def resolve_benchmarks(args: EvalArguments) -> list[BenchmarkRun]:
     return runs
 
 
-def validate(recipe: Recipe) -> None:
-    """Check the recipe before any model is loaded: model, benchmarks, local files and their fields."""
-    args = recipe.get(EvalArguments)
-    sampling = recipe.get(SamplingArguments)
+def load_benchmarks(recipe: Recipe) -> tuple[list[BenchmarkRun], list[LoadedBenchmark]]:
+    """Check the model and the benchmark entries, then read every benchmark once (public sources are
+    downloaded, local files read, mapped fields checked); all before any model is loaded."""
+    args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
     where = str(recipe.path)
-    if not args.model_name_or_path:
-        raise RecipeError(f"{where}: model_name_or_path is required (a Hub id or a local directory)")
-    model = args.model_name_or_path
-    if not Path(model).exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
-        raise RecipeError(f"{where}: model_name_or_path: no such directory: {model}")
-    if args.prompt_template is not None and args.prompt_template not in template_names():
-        raise RecipeError(
-            f"{where}: prompt_template must be one of {template_names()}, got {args.prompt_template!r}"
-        )
-    if args.n < 1:
-        raise RecipeError(f"{where}: n must be at least 1, got {args.n}")
+    check_model(args.model_name_or_path, where)
+    if not args.benchmarks:
+        raise RecipeError(f"{where}: key 'benchmarks' is empty; name at least one of {list(BENCHMARKS)}")
     if args.n > 1 and sampling.temperature == 0:
         raise RecipeError(
             f"{where}: n = {args.n} samples need temperature > 0 (greedy samples are identical)"
         )
-    if args.limit is not None and args.limit < 1:
-        raise RecipeError(f"{where}: limit must be a positive integer, got {args.limit}")
-    if args.save_every < 1:
-        raise RecipeError(f"{where}: save_every must be a positive integer, got {args.save_every}")
-    for run in resolve_benchmarks(args):
-        if run.data_files and not any(f.startswith(("http://", "https://")) for f in run.data_files):
-            load_benchmark(run.benchmark, run.data_files, limit=1)  # the mapped fields are present
+    try:
+        runs = resolve_benchmarks(args)
+    except RecipeError as err:
+        raise RecipeError(f"{where}: key 'benchmarks': {err}") from None
+    return runs, [load_benchmark(run.benchmark, run.data_files, run.limit) for run in runs]
+
+
+def validate(recipe: Recipe) -> None:
+    """Every check of :func:`load_benchmarks` (``dart-trl eval RECIPE --check``)."""
+    load_benchmarks(recipe)
 
 
 def run_key(args: EvalArguments, sampling: SamplingArguments) -> dict[str, Any]:
@@ -391,29 +400,14 @@ def print_results(results: dict[str, Any]) -> None:
     Console().print(table)
 
 
-def recipe_help() -> str:
-    """Usage and every recipe key of ``dart-trl eval`` with its help text."""
-    lines = [(__doc__ or "").strip(), "", "recipe keys:"]
-    for cls in (EvalArguments, EvalSamplingArguments, LaunchArguments):
-        lines += [f"  {f.name:<24} {f.metadata.get('help', '')}" for f in fields(cls)]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
     from dart_trl.grading import Grader
     from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if {"-h", "--help"} & set(argv):
-        print(recipe_help())
-        return 0
-    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
-    validate(recipe)
+    recipe, _ = parse_recipe(argv, "eval", RECIPE_TYPES)
+    specs, loaded = load_benchmarks(recipe)
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
-    # Every benchmark is read (and its fields checked) before the model is loaded.
-    specs = resolve_benchmarks(args)
-    loaded = [load_benchmark(s.benchmark, s.data_files, s.limit) for s in specs]
     out = prepare_output_dir(args, sampling)
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path

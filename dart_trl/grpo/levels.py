@@ -27,10 +27,11 @@ from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
-    parse_job_argv,
+    parse_recipe,
     run_guarded,
     write_resolved_recipe,
 )
+from dart_trl.config.checks import check_file
 
 MODELS = ("small", "mid", "large")
 OUTPUT_FILE = "levels.parquet"
@@ -74,6 +75,10 @@ class LevelsArguments:
     level3_success_fraction: float = field(
         default=0.5, metadata={"help": "Share of the large model's solved queries kept in level 3."}
     )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.level3_success_fraction <= 1.0:
+            raise ValueError(f"level3_success_fraction must be in [0, 1], got {self.level3_success_fraction}")
 
 
 RECIPE_TYPES = (LaunchArguments, LevelsArguments)
@@ -160,29 +165,29 @@ def assign_levels(
 
 
 def validate(recipe: Recipe) -> None:
-    """Check that at least one query_info file is given and exists, and the other settings."""
+    """The query_info files (and a local pool) exist, before anything loads."""
     args = recipe.get(LevelsArguments)
-    sources = [getattr(args, f"{m}_query_info") for m in MODELS]
-    if not any(sources):
+    if not any(getattr(args, f"{m}_query_info") for m in MODELS):
         raise RecipeError(
             f"{recipe.path}: give at least one of small_query_info, mid_query_info, large_query_info"
         )
-    for source in sources:
-        if source:
-            query_info_path(source)
     if not args.output_dir:
-        raise RecipeError(f"{recipe.path}: 'output_dir' is required")
-    if not 0.0 <= args.level3_success_fraction <= 1.0:
-        raise RecipeError(
-            f"{recipe.path}: level3_success_fraction must be in [0, 1], got {args.level3_success_fraction}"
-        )
+        raise RecipeError(f"{recipe.path}: key 'output_dir' is required")
+    for model in MODELS:
+        source = getattr(args, f"{model}_query_info")
+        if source:
+            try:
+                query_info_path(source)
+            except RecipeError as err:
+                raise RecipeError(f"{recipe.path}: key '{model}_query_info': {err}") from None
+    check_file(args.pool, str(recipe.path), "pool")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Label the pool and write ``levels.parquet`` with a per-level count summary."""
     import pandas as pd
 
-    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
+    recipe, _ = parse_recipe(argv, "levels", RECIPE_TYPES)
     validate(recipe)
     args = recipe.get(LevelsArguments)
     rates = {m: read_pass_rates(src) if (src := getattr(args, f"{m}_query_info")) else None for m in MODELS}
