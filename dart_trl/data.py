@@ -76,10 +76,17 @@ def load_table(source: str, split: str = "train", config: str | None = None, dat
     local = _local_files(path)
     if local is not None:
         builder, files = local
+        verbosity = datasets.logging.get_verbosity()
+        datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its own error log would be a 2nd line
         try:
             return datasets.load_dataset(builder, data_files=files, split="train")
         except (ValueError, StopIteration) as err:  # how datasets reports local files holding no rows
             raise RecipeError(f"{source}: the dataset is empty (0 rows could be read: {err})") from None
+        except datasets.exceptions.DatasetGenerationError as err:  # a corrupt file: say what the reader said
+            cause = " ".join(str(err.__cause__ or err).split())
+            raise RecipeError(f"{source}: cannot be read as {builder}: {cause}") from None
+        finally:
+            datasets.logging.set_verbosity(verbosity)
     if path.exists() or source.startswith((".", "/", "~")) or source.count("/") > 1:
         raise RecipeError(f"dataset not found: {source} (no such file, or no data files in that directory)")
     try:

@@ -168,7 +168,7 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
         "stage 'level3': no rows": [
             "--dataset", str(data), "--stages", "[{name: level3, levels: [3], max_steps: 2}]",
         ],
-        "stage 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
+        "stages[0] 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
             "--dataset", str(data), "--stages", "[{name: level1, levels: [1], max_step: 2}]",
         ],
     }  # fmt: skip

@@ -215,7 +215,7 @@ def test_shipped_recipe_by_name():
         ),
         (["--max_steps", "abc"], "--max_steps.*invalid int value: 'abc'"),
         (["--dtype", "float8"], "--dtype.*invalid choice: 'float8'"),
-        (["--env", "[a, b]"], "--env expects dict"),
+        (["--env", "[a, b]"], "command line: key 'env' expects dict"),
         (["learning_rate", "1e-5"], "unexpected argument 'learning_rate'; overrides are written --key value"),
     ],
 )
@@ -299,11 +299,23 @@ def test_the_parser_is_transformers_hf_argument_parser_loaded_on_its_own():
     import sys
 
     code = (
-        "import inspect, sys\nfrom dart_trl.config.parser import _hf_argument_parser\n"
-        "cls = _hf_argument_parser()\nprint(inspect.getsourcefile(cls), 'transformers' in sys.modules)"
+        "import sys\nfrom dart_trl.config.parser import _hf_argument_parser\n"
+        "cls = _hf_argument_parser()\nprint(cls.__init__.__code__.co_filename, 'transformers' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     import transformers.hf_argparser
 
     source, imported = done.stdout.split()
     assert source == inspect.getsourcefile(transformers.hf_argparser) and imported == "False", done.stderr
+
+
+def test_list_keys_take_words_or_a_yaml_list(tmp_path):
+    path = write(tmp_path, f"output_dir: {tmp_path}\nbf16: false\n")
+    assert load(path, "--report_to", "[wandb, tensorboard]")[0].values["report_to"] == [
+        "wandb",
+        "tensorboard",
+    ]
+    assert load(path, "--label_names", "a", "b")[0].values["label_names"] == ["a", "b"]
+    assert load(path, "--label_names", "[a, b]")[0].values["label_names"] == ["a", "b"]
+    with pytest.raises(RecipeError, match="--label_names: not valid YAML"):
+        load(path, "--label_names", "[a, b")

@@ -79,6 +79,17 @@ def _is_simple(tp: Any) -> bool:
     return tp in (bool, int, float, str) or origin is Literal
 
 
+def _yaml_list_or(func):
+    """Wrap a list item's argparse type function so that a YAML list (``[1.0, 0.5]``) passes through as
+    text; :func:`_yaml_list` reads it after parsing."""
+
+    def convert(text: str):
+        return text if text.lstrip().startswith("[") else func(text)
+
+    convert.__name__ = getattr(func, "__name__", "value")
+    return convert
+
+
 def _nullable(func):
     """Wrap an argparse type function so that ``null`` or ``~`` on the command line give None."""
 
@@ -168,6 +179,8 @@ def make_parser(job: str, sections: Sequence[Section], options: type | None = No
                         action.metavar = action.metavar or _metavar(tp)
                         if action.type is not None and type(None) in typing.get_args(tp):
                             action.type = _nullable(action.type)
+                        if action.nargs == "+" and action.type is not None:
+                            action.type = _yaml_list_or(action.type)
                 else:
                     group.add_argument(
                         f"--{field.name}",
@@ -184,6 +197,18 @@ def make_parser(job: str, sections: Sequence[Section], options: type | None = No
             raise RecipeError(f"{self.where}: {message}")
 
     return RecipeParser()
+
+
+def _yaml_list(value: Any, tp: Any, key: str, where: str) -> Any:
+    """A list written YAML-style on the command line (``--report_to '[wandb, tensorboard]'``) as a list;
+    argparse-style words (``--label_names a b``) stay as they are."""
+    text = value[0] if isinstance(value, list) and len(value) == 1 else value
+    if not (isinstance(text, str) and text.lstrip()[:1] == "[" and "list" in str(tp)):
+        return value
+    try:
+        return parse_yaml_text(text)
+    except ValueError as err:
+        raise RecipeError(f"{where}: --{key}: {err}") from None
 
 
 def _yaml_type(text: str) -> Any:
@@ -296,10 +321,11 @@ def parse_recipe(
     for key, value in read_recipe_file(path).items():
         if key not in parser.key_types:
             raise RecipeError(f"{where}: unknown key '{key}'{closest_key(key, parser.key_types)}")
-        values[key] = check_value(value, parser.key_types[key], f"{where}: key '{key}'")
+        values[key] = check_value(value, parser.key_types[key], where, key)
     for key, value in vars(namespace).items():
         if key in parser.key_types:
-            values[key] = check_value(value, parser.key_types[key], f"{where}: --{key}")
+            tp = parser.key_types[key]
+            values[key] = check_value(_yaml_list(value, tp, key, where), tp, f"{where}: command line", key)
     recipe = Recipe.build(path, values, parser.resolved)
     export_env(recipe)
     return recipe, _options(options, namespace, parser, where)

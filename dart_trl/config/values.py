@@ -98,82 +98,75 @@ def type_label(tp: Any) -> str:
 class Mismatch(Exception):
     """A value does not fit a type (internal: :func:`check_value` turns it into a :class:`RecipeError`)."""
 
+    def __init__(self, key: str, tp: Any, value: Any) -> None:
+        super().__init__(key)
+        self.key, self.tp, self.value = key, tp, value
 
-def check_value(value: Any, tp: Any, where: str) -> Any:
-    """Return ``value`` checked against type hint ``tp`` (float text becomes a float; mappings for a
-    dataclass become that dataclass), or raise :class:`RecipeError` naming ``where`` and the type."""
+
+def check_value(value: Any, tp: Any, where: str, key: str) -> Any:
+    """Return ``value`` of recipe key ``key`` checked against type hint ``tp`` (float text becomes a float;
+    a mapping for a dataclass becomes that dataclass), or raise :class:`RecipeError` naming ``where`` (the
+    file), the key (``pools[0].limit`` inside nested entries) and the type."""
     try:
-        return _check(value, tp, where)
-    except Mismatch:
-        shown = f"{value!r} ({type(value).__name__})" if value is not None else "null"
-        raise RecipeError(f"{where} expects {type_label(tp)}, got {shown}") from None
+        return _check(value, tp, where, key)
+    except Mismatch as bad:
+        shown = f"{bad.value!r} ({type(bad.value).__name__})" if bad.value is not None else "null"
+        raise RecipeError(f"{where}: key '{bad.key}' expects {type_label(bad.tp)}, got {shown}") from None
 
 
-def _check(value: Any, tp: Any, where: str) -> Any:  # noqa: C901 - one branch per kind of type
+def _check(value: Any, tp: Any, where: str, key: str) -> Any:  # noqa: C901 - one branch per kind of type
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any or isinstance(tp, typing.TypeVar):
         return value
-    if tp is type(None):
-        if value is None:
-            return None
-        raise Mismatch
     if origin is Union or origin is types.UnionType:
         if value is None and type(None) in args:
             return None
         for member in sorted(args, key=lambda a: a is str):  # text is the last resort ("1e-5" -> float)
             try:
-                return _check(value, member, where)
-            except Mismatch:
-                continue
-        raise Mismatch
+                return _check(value, member, where, key)
+            except Mismatch as bad:
+                if bad.key != key:  # a nested entry of this member was wrong: report that
+                    raise
+        raise Mismatch(key, tp, value)
+    if dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+        return build_dataclass(tp, value, where, key)
+    if isinstance(value, (list, tuple)) and (origin in (list, tuple) or tp in (list, tuple)):
+        item = args[0] if args and args[0] is not Ellipsis else Any
+        return [_check(v, item, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping) and (origin in (dict, Mapping) or tp is dict):
+        item = args[1] if len(args) == 2 else Any
+        return {k: _check(v, item, where, f"{key}.{k}") for k, v in value.items()}
+    if _scalar_fits(value, tp, origin, args):
+        return float(value) if tp is float else int(value) if tp is int else value
+    raise Mismatch(key, tp, value)
+
+
+def _scalar_fits(value: Any, tp: Any, origin: Any, args: tuple) -> bool:
+    """Whether a scalar fits: exact types (an int is not a bool), a float key also takes an int or float
+    text (YAML 1.1 reads ``1e-5`` as text), an int key a whole float, a choice one of its values."""
+    if tp is type(None):
+        return value is None
     if origin is Literal:
-        if any(value == a and type(value) is type(a) for a in args):
-            return value
-        raise Mismatch
+        return any(value == a and type(value) is type(a) for a in args)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if value in {m.value for m in tp}:
-            return value
-        raise Mismatch
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise Mismatch
-        return build_dataclass(tp, value, where)
+        return value in {m.value for m in tp}
     if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise Mismatch
+        return isinstance(value, bool)
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise Mismatch
+        return not isinstance(value, bool) and (
+            isinstance(value, int) or isinstance(value, float) and value.is_integer()
+        )
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
         if isinstance(value, str):
             try:
-                return float(value)
+                float(value)
             except ValueError:
-                raise Mismatch from None
-        raise Mismatch
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise Mismatch
-    if origin in (list, tuple) or tp in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise Mismatch
-        item = args[0] if args and args[0] is not Ellipsis else Any
-        return [_check(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin in (dict, Mapping) or tp is dict:
-        if not isinstance(value, Mapping):
-            raise Mismatch
-        item = args[1] if len(args) == 2 else Any
-        return {k: _check(v, item, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise Mismatch
-    return value
+                return False
+            return True
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(tp, type) and not dataclasses.is_dataclass(tp) and tp not in (list, tuple, dict):
+        return isinstance(value, tp)
+    return False
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -188,26 +181,31 @@ def closest_key(key: str, valid: list[str] | set[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def build_dataclass(cls: type, mapping: Mapping[str, Any], where: str) -> Any:
+def build_dataclass(cls: type, mapping: Mapping[str, Any], where: str, key: str) -> Any:
     """Build a nested recipe entry (a pool, a stage, a benchmark) from a mapping, strictly.
 
     An unknown key names the closest valid one; a value is checked against its field's type; a
-    ``ValueError`` from the class's ``__post_init__`` becomes a :class:`RecipeError` naming ``where``.
+    ``ValueError`` from the class's ``__post_init__`` becomes a :class:`RecipeError` naming ``where``
+    (the file) and ``key`` (the entry, e.g. ``pools[0]``).
     A class may also take the keys of another section, collected into its ``overrides`` field: its
     ``override_keys()`` classmethod maps them to their types (see :class:`dart_trl.grpo.stages.StageSpec`).
     """
+    if isinstance(mapping.get("name"), str):
+        key = f"{key} '{mapping['name']}'"  # stages[1] 'level2': the entry as its author knows it
     own = {k: v for k, v in field_types(cls).items() if k != "overrides"}
     other: dict[str, Any] = cls.override_keys() if hasattr(cls, "override_keys") else {}
     kwargs: dict[str, Any] = {}
     overrides: dict[str, Any] = {}
-    for key, value in mapping.items():
-        key = str(key)
-        if key in own:
-            kwargs[key] = check_value(value, own[key], f"{where} key '{key}'")
-        elif key in other:
-            overrides[key] = check_value(value, other[key], f"{where} key '{key}'")
+    for name, value in mapping.items():
+        name = str(name)
+        if name in own:
+            kwargs[name] = _check(value, own[name], where, f"{key}.{name}")
+        elif name in other:
+            overrides[name] = _check(value, other[name], where, f"{key}.{name}")
         else:
-            raise RecipeError(f"{where}: unknown key '{key}'{closest_key(key, set(own) | set(other))}")
+            raise RecipeError(
+                f"{where}: {key}: unknown key '{name}'{closest_key(name, set(own) | set(other))}"
+            )
     if other:
         kwargs["overrides"] = overrides
     missing = [
@@ -217,8 +215,8 @@ def build_dataclass(cls: type, mapping: Mapping[str, Any], where: str) -> Any:
         and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]  # fmt: skip
     if missing:
-        raise RecipeError(f"{where}: key '{missing[0]}' is required")
+        raise RecipeError(f"{where}: {key}: key '{missing[0]}' is required")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as err:
-        raise RecipeError(f"{where}: {' '.join(str(err).split())}") from None
+        raise RecipeError(f"{where}: {key}: {' '.join(str(err).split())}") from None

@@ -24,7 +24,7 @@ from dart_trl.config import (
 from dart_trl.config.checks import check_file, check_model
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
-from dart_trl.dars.pools import check_pool_files, load_pools, parse_shard, select_shard
+from dart_trl.dars.pools import check_pool_sources, load_pools, parse_shard, select_shard
 from dart_trl.sampling import SamplingArguments
 
 RECIPE_TYPES = (DarsArguments, SamplingArguments, LaunchArguments)
@@ -69,7 +69,7 @@ def validate(recipe: Recipe) -> None:
         raise RecipeError(f"{where}: key 'output_dir' is required")
     if not args.pools:
         raise RecipeError(f"{where}: key 'pools' is empty; declare at least one query pool")
-    check_pool_files(args.pools, where)
+    check_pool_sources(args.pools, where)
     check_file(args.pool_info, where, "pool_info")
 
 

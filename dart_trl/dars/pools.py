@@ -71,6 +71,14 @@ class PoolSpec:
         return self.name or Path(self.source).stem
 
     @property
+    def required_columns(self) -> list[str]:
+        """The columns this declaration reads: query, gold, and id/level/domain/filter columns."""
+        columns = [self.query, self.answer or self.solution, self.id]
+        columns += [getattr(self, k) for k in ("level", "domain") if k not in self.values]
+        columns += [c for c in self.filters if c not in ("level", "domain")]
+        return [c for c in columns if c]
+
+    @property
     def is_local(self) -> bool:
         """Whether the source is a local path (else a Hub id)."""
         return self.source.startswith((".", "/", "~")) or Path(self.source).suffix in {
@@ -111,11 +119,16 @@ class PoolReport:
         return text
 
 
-def check_pool_files(pools: list[PoolSpec], where: str) -> None:
-    """Every local pool file exists (cheap; before anything loads)."""
+def check_pool_sources(pools: list[PoolSpec], where: str) -> None:
+    """Every pool's source exists and has the columns its declaration reads (from its schema or first
+    record, not its rows), before anything loads."""
+    from dart_trl.data import check_columns, peek_columns
+
     for i, pool in enumerate(pools):
         if pool.is_local and not Path(pool.source).expanduser().exists():
             raise RecipeError(f"{where}: pools[{i}]: pool file not found: {pool.source}")
+        found = peek_columns(pool.source, pool.split, pool.config)
+        check_columns(found, pool.required_columns, f"{where}: pools[{i}] ({pool.source})")
 
 
 def parse_level(value: Any) -> int | None:
@@ -159,11 +172,8 @@ def load_pool(pool: PoolSpec, index: int) -> tuple[list[Query], PoolReport]:
     values = pool.values
     gold_column = pool.answer or pool.solution
     query_column = pool.query
-    columns = [query_column, gold_column, pool.id]
-    columns += [getattr(pool, k) for k in ("level", "domain") if k not in values]
     filters = pool.filters
-    columns += [c for c in filters if c not in ("level", "domain")]
-    require_columns(table, [c for c in columns if c], f"pools[{index}] ({source})")
+    require_columns(table, pool.required_columns, f"pools[{index}] ({source})")
 
     queries: list[Query] = []
     skipped: list[str] = []

@@ -90,7 +90,7 @@ def query_info_path(source: str) -> Path:
     if path.is_dir():
         path = path / "query_info.parquet"
     if not path.is_file():
-        raise RecipeError(f"query_info file not found: {path}")
+        raise RecipeError(f"query_info file not found: {source if path == Path(source) else path}")
     return path
 
 

@@ -175,9 +175,13 @@ def stage_config(recipe: Recipe, stage: Stage):
 
 def plan_stages(recipe: Recipe) -> list[StagePlan]:
     """Check the whole recipe, build each stage's GRPOConfig and load its dataset once."""
+    import datasets
+
     stages = check_recipe(recipe)
     where = str(recipe.path)
-    return [StagePlan(s, stage_config(recipe, s), load_stage_dataset(s, where)) for s in stages]
+    datasets.disable_progress_bars()  # the trainer has its own; keep a bad-input error to one line
+    tables = [load_stage_dataset(s, where) for s in stages]  # data problems first, before TRL loads
+    return [StagePlan(s, stage_config(recipe, s), d) for s, d in zip(stages, tables, strict=True)]
 
 
 def validate(recipe: Recipe) -> None:
