@@ -84,7 +84,16 @@ _MATH_SPAN_RE = re.compile(
     r"|(?<!\d)\$(?P<id>(?:\\[^\n]|[^$\n\\])+)\$",
     re.DOTALL,
 )
-_SPAN_GROUPS = (("dd", "ddc"), ("db", "dbc"), ("ip", "ipc"), ("id", None))
+# The last group a span match sets -> (its content group, whether it is closed).
+_SPAN_KIND = {
+    "dd": ("dd", False),
+    "ddc": ("dd", True),
+    "db": ("db", False),
+    "dbc": ("db", True),
+    "ip": ("ip", False),
+    "ipc": ("ip", True),
+    "id": ("id", True),
+}
 # What opens or closes a brace group, an environment or display math, for the constructs cut by the
 # start of the searched tail.
 _STRUCT_RE = re.compile(r"\\(?:begin|end)\s*\{([^{}]{0,40})\}|\\[\[\]()]|\\.|[{}]", re.DOTALL)
@@ -249,11 +258,10 @@ def _scan_math(text: str, pos: int = 0, endpos: int | None = None) -> list[_Span
     """
     spans = []
     for m in _MATH_SPAN_RE.finditer(text, pos, len(text) if endpos is None else endpos):
-        for content, closer in _SPAN_GROUPS:
-            if m.group(content) is not None:
-                closed = closer is None or m.group(closer) is not None
-                spans.append(_Span(m.start(), m.start(content), m.end(content), m.end() if closed else None))
-                break
+        kind = _SPAN_KIND.get(m.lastgroup)  # type: ignore[arg-type]
+        if kind is not None:  # None: an escaped backslash or dollar
+            content, closed = kind
+            spans.append(_Span(m.start(), m.start(content), m.end(content), m.end() if closed else None))
     return spans
 
 
@@ -306,7 +314,8 @@ def _after_phrase(text: str, start: int, final: bool = False) -> str | None:
     if spans and spans[0].start == 0:
         if spans[0].end is None:  # "The answer is $$\frac{1}{2": the math is never closed
             raise _Unreadable
-        found = _last_math(rest[: spans[0].end + 200].split("\n\n")[0])
+        head = rest[: spans[0].end + 200].split("\n\n")[0]
+        found = _last_math(head, [s for s in spans if s.end is not None and s.end <= len(head)])
         if found is not None and found[0] == 0 and not _STATEMENT_RE.match(rest, found[2]):
             return found[1]
     sentence, ended = _first_sentence(rest)
