@@ -141,3 +141,13 @@ def test_local_data_files_are_compared_with_the_pin(shared_data, tmp_path):
     assert (
         load_benchmark(get_benchmark("gsm8k"), [str(shared_data / "gsm8k-test.jsonl")]).matches_pinned is None
     )
+
+
+def test_hub_benchmark_offline_names_the_benchmark_and_the_local_ways_out(monkeypatch):
+    monkeypatch.delenv("DART_TRL_DATA_MIRROR", raising=False)
+    with pytest.raises(RecipeError) as err:  # conftest sets HF_DATASETS_OFFLINE=1
+        load_benchmark(get_benchmark("math"))
+    message = str(err.value)
+    assert message.startswith("benchmark 'math': ") and "\n" not in message
+    assert "{name: math, data_files: " in message
+    assert "DigitalLearningGmbH--MATH-lighteval--test.parquet in $DART_TRL_DATA_MIRROR" in message

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dart_trl.config import RecipeError
-from dart_trl.data import load_table, require_columns
+from dart_trl.data import MIRROR_ENV, load_table, require_columns
 from dart_trl.eval.sources import PinnedFile, SourceUnavailable, fetch_pinned, file_sha256
 from dart_trl.grading import last_boxed
 
@@ -282,7 +282,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             views=(
                 View(
                     "no_picture",
-                    "the 747 questions without a picture (the usual registry view)",
+                    "without the questions that refer to a picture (747 of the 800)",
                     theoremqa_without_picture,
                 ),
             ),
@@ -407,6 +407,18 @@ def fetch_source(name: str, pinned: PinnedFile, cache_dir: str | None = None) ->
         raise RecipeError(f"benchmark '{name}': {err}") from None
 
 
+def _load_hub_benchmark(benchmark: Benchmark):
+    """A benchmark's Hub split; when it cannot be loaded, one line naming the local ways out."""
+    try:
+        return load_table(benchmark.source, split=benchmark.split, config=benchmark.config)
+    except RecipeError as err:
+        stem = f"{benchmark.source.replace('/', '--')}--{benchmark.split}"
+        raise RecipeError(
+            f"benchmark '{benchmark.name}': {err}; use a local copy: benchmarks: [{{name: {benchmark.name}, "
+            f"data_files: path/to/file.jsonl}}], or {stem}.parquet in ${MIRROR_ENV}"
+        ) from None
+
+
 def load_benchmark(
     benchmark: Benchmark,
     data_files: Sequence[str] | None = None,
@@ -430,7 +442,7 @@ def load_benchmark(
         local = [f for f in data_files if not _is_url(f)]
         sha256 = [file_sha256(f) for f in local]
     else:
-        table = load_table(benchmark.source, split=benchmark.split, config=benchmark.config)
+        table = _load_hub_benchmark(benchmark)
         sha256 = []
     require_columns(table, benchmark.required_fields, f"{where}: benchmark '{benchmark.name}'")
     if limit is not None:
