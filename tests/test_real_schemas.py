@@ -74,7 +74,7 @@ def hub(monkeypatch):
 
 
 @pytest.fixture
-def raw_files(tmp_path, monkeypatch):
+def raw_files(hub, tmp_path, monkeypatch):
     """A local HTTP server with the shared copies of the pinned benchmark files at their published paths."""
     copies = {
         "college_math": "college-math-test.jsonl",
