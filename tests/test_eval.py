@@ -114,7 +114,7 @@ def test_results_json_agrees_with_per_item_files(vllm_run):
     results = json.loads((root / "out" / "results.json").read_text())
     assert list(results["benchmarks"]) == ["gsm8k", "theoremqa"]
     assert results["temperature"] == 0.0 and results["n"] == 1
-    expected_items = {"gsm8k": 4, "theoremqa": 2}
+    expected_items = {"gsm8k": 4, "theoremqa": 3}
     for name, metrics in results["benchmarks"].items():
         rows = read_jsonl(root / "out" / metrics["items_file"])
         assert len(rows) == metrics["total"] == expected_items[name]
@@ -123,8 +123,13 @@ def test_results_json_agrees_with_per_item_files(vllm_run):
         assert sum(metrics["reasons"].values()) == len(rows)
         assert metrics["prompt_template"] == "alpaca"
     assert [r["gold"] for r in read_jsonl(root / "out" / "gsm8k.jsonl")] == ["7", "36", "2000", "6"]
-    theoremqa = results["benchmarks"]["theoremqa"]
-    assert theoremqa["skipped"] == 1 and "picture" in theoremqa["skipped_items"][0]["reason"]
+    theoremqa = results["benchmarks"]["theoremqa"]  # all items scored; the no-picture view beside them
+    no_picture = theoremqa["views"]["no_picture"]
+    picture_free = [r for r in read_jsonl(root / "out" / "theoremqa.jsonl") if r["index"] != 1]
+    assert no_picture["total"] == 2 and no_picture["accuracy"] == pytest.approx(
+        sum(r["correct"] for r in picture_free) / 2
+    )
+    assert results["benchmarks"]["gsm8k"]["views"] == {}
     accuracies = [m["accuracy"] for m in results["benchmarks"].values()]
     assert results["average"] == pytest.approx(sum(accuracies) / 2)
     assert (root / "out" / "recipe.resolved.yaml").is_file()
@@ -164,6 +169,8 @@ def test_wandb_run_has_accuracies_tables_and_average(vllm_run):
         table = json.loads((run_dir / "files" / run.summary[f"eval/{name}/items/path"]).read_text())
         assert len(table["data"]) == metrics["samples"] and "completion" in table["columns"]
     assert run.summary["eval/average/accuracy"] == pytest.approx(results["average"])
+    no_picture = results["benchmarks"]["theoremqa"]["views"]["no_picture"]
+    assert run.summary["eval/theoremqa/no_picture/accuracy"] == pytest.approx(no_picture["accuracy"])
     assert results["wandb"]["id"] == run.run_id
 
 

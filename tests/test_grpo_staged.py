@@ -163,9 +163,11 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
     recipe = REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml"
     base = ["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path / "out")]
     cases = {
-        "missing column(s) ['answer']": ["--dataset", str(no_answer)],
+        "has no column 'answer' (answer_column); its columns are ['query', 'level']; set answer_column": [
+            "--dataset", str(no_answer),
+        ],
         "unknown reward 'acuracy'; did you mean 'accuracy'?": ["--dataset", str(data), "--reward_funcs", "[acuracy]"],
-        "stage 'level3': no rows": [
+        "level in [3] (empty level); its level values include ['1', '2']": [
             "--dataset", str(data), "--stages", "[{name: level3, levels: [3], max_steps: 2}]",
         ],
         "stages[0] 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
@@ -182,5 +184,5 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
         grpo_command(recipe, *base, "--dataset", str(no_answer)), env=env, capture_output=True, text=True
     )
     assert result.returncode == 2
-    assert "missing column(s) ['answer']" in result.stderr and "Traceback" not in result.stderr
+    assert "has no column 'answer' (answer_column)" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -6,7 +6,10 @@ Greedy pass@1 by default (the paper's 0-shot chain of thought with the Alpaca te
 tokens); ``n`` > 1 samples per question (with ``temperature`` > 0) adds pass@n and maj@n. Outputs in
 ``output_dir``: ``results.json`` (accuracy per benchmark and their average), one ``<benchmark>.jsonl``
 per benchmark with a row per sample (query, gold, completion, extracted answer, correct, reason), and
-the resolved recipe. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
+the resolved recipe. Each benchmark is scored as the paper scores it (all its items); a benchmark's
+views (TheoremQA without its picture questions) are extra figures under ``views`` in results.json,
+indented rows in the printed table and ``eval/<benchmark>/<view>/accuracy`` in W&B, never in the
+average. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
 ``save_every`` questions, so an interrupted run started again with the same recipe resumes where it
 stopped. With W&B: ``eval/<benchmark>/accuracy``, a per-item table per benchmark and
 ``eval/average/accuracy``.
@@ -123,6 +126,13 @@ class EvalArguments:
         default=512,
         metadata={"help": "Questions per generation chunk; graded samples are saved after each chunk."},
     )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where downloaded benchmark files are kept, verified by sha256 (default: "
+            "$DART_TRL_CACHE/benchmarks, else ~/.cache/dart-trl/benchmarks)."
+        },
+    )
     grading_timeout: float = field(
         default=5.0, metadata={"help": "Seconds allowed for one symbolic equivalence check."}
     )
@@ -188,7 +198,7 @@ def resolve_benchmarks(args: EvalArguments) -> list[BenchmarkRun]:
 
 def load_benchmarks(recipe: Recipe) -> tuple[list[BenchmarkRun], list[LoadedBenchmark]]:
     """Check the model and the benchmark entries, then read every benchmark once (public sources are
-    downloaded, local files read, mapped fields checked); all before any model is loaded."""
+    downloaded and verified, local files read, mapped fields checked); all before any model is loaded."""
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
     where = str(recipe.path)
     check_model(args.model_name_or_path, where)
@@ -202,7 +212,15 @@ def load_benchmarks(recipe: Recipe) -> tuple[list[BenchmarkRun], list[LoadedBenc
         runs = resolve_benchmarks(args)
     except RecipeError as err:
         raise RecipeError(f"{where}: key 'benchmarks': {err}") from None
-    return runs, [load_benchmark(run.benchmark, run.data_files, run.limit) for run in runs]
+    loaded = [load_benchmark(run.benchmark, run.data_files, run.limit, args.cache_dir) for run in runs]
+    for bench in loaded:
+        if bench.matches_pinned is False:
+            print(
+                f"dart-trl eval: note: benchmark '{bench.name}': its data_files differ from the pinned published "
+                "file, so its scores may not compare with published ones",
+                file=sys.stderr,
+            )
+    return runs, loaded
 
 
 def validate(recipe: Recipe) -> None:
@@ -270,6 +288,18 @@ def benchmark_metrics(records: Sequence[dict[str, Any]], n: int) -> dict[str, An
         metrics[f"pass@{n}"] = sum(any(r["correct"] for r in rows) for rows in by_item.values()) / num
         metrics[f"maj@{n}"] = sum(majority_correct(rows) for rows in by_item.values()) / num
     return metrics
+
+
+def view_metrics(
+    benchmark: Benchmark, loaded: LoadedBenchmark, records: Sequence[dict[str, Any]], n: int
+) -> dict[str, dict[str, Any]]:
+    """The metrics of each of the benchmark's views (the records of the items in it), with its description."""
+    views = {}
+    for view in benchmark.views:
+        indices = loaded.views[view.name]
+        metrics = benchmark_metrics([r for r in records if r["index"] in indices], n)
+        views[view.name] = {"description": view.description, **metrics}
+    return views
 
 
 def majority_correct(rows: Iterable[dict[str, Any]]) -> bool:
@@ -383,20 +413,28 @@ def log_benchmark(run, name: str, metrics: dict[str, Any], records: Sequence[dic
     columns = ["index", "sample", "query", "gold", "completion", "answer", "correct", "reason"]
     table = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in records[:max_rows]])
     values = {f"eval/{name}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+    for view, view_values in metrics.get("views", {}).items():
+        values.update(
+            {f"eval/{name}/{view}/{k}": v for k, v in view_values.items() if isinstance(v, (int, float))}
+        )
     run.log({**values, f"eval/{name}/items": table})
 
 
 def print_results(results: dict[str, Any]) -> None:
-    """Print accuracy per benchmark and the average as a table."""
+    """Print accuracy per benchmark, its views (indented, not in the average) and the average as a table."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{results['run_name']} ({results['model']})")
-    for column in ("benchmark", "questions", "skipped", "accuracy %"):
+    views = any(m.get("views") for m in results["benchmarks"].values())
+    caption = "indented rows: views, extra figures not in AVG" if views else None
+    table = Table(title=f"{results['run_name']} ({results['model']})", caption=caption)
+    for column in ("benchmark", "questions", "accuracy %"):
         table.add_column(column, justify="left" if column == "benchmark" else "right")
     for name, m in results["benchmarks"].items():
-        table.add_row(name, str(m["total"]), str(m["skipped"]), f"{100 * m['accuracy']:.1f}")
-    table.add_row("AVG", "", "", f"{100 * results['average']:.1f}", style="bold")
+        table.add_row(name, str(m["total"]), f"{100 * m['accuracy']:.1f}")
+        for view, v in m.get("views", {}).items():
+            table.add_row(f"  {name} / {view}", str(v["total"]), f"{100 * v['accuracy']:.1f}", style="dim")
+    table.add_row("AVG", "", f"{100 * results['average']:.1f}", style="bold")
     Console().print(table)
 
 
@@ -437,9 +475,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 records = evaluate_benchmark(bench, template, args, sampling, sampler, grader, out, tokenizer)
                 metrics = benchmark_metrics(records, args.n)
                 metrics.update(
-                    skipped=len(bench.skipped),
-                    skipped_items=[{"index": i, "reason": why} for i, why in bench.skipped],
+                    views=view_metrics(spec.benchmark, bench, records, args.n),
                     source=bench.source,
+                    data_sha256=bench.sha256,
+                    matches_pinned=bench.matches_pinned,
                     prompt_template=template,
                     items_file=f"{bench.name}.jsonl",
                 )

@@ -94,6 +94,16 @@ def query_info_path(source: str) -> Path:
     return path
 
 
+def check_pass_rate_columns(columns: list[str], path: Path) -> None:
+    """A query_info table has ``query_id`` and ``n_samples`` + ``n_corrects`` or ``pass_rate``."""
+    if "query_id" not in columns:
+        raise RecipeError(f"{path}: missing column 'query_id'; columns found: {columns}")
+    if not ({"n_samples", "n_corrects"} <= set(columns) or "pass_rate" in columns):
+        raise RecipeError(
+            f"{path}: needs 'n_samples' + 'n_corrects' or 'pass_rate'; columns found: {columns}"
+        )
+
+
 def read_pass_rates(source: str) -> dict[str, float]:
     """``query_id -> pass rate`` from a query_info file; queries with no samples are left out.
 
@@ -104,18 +114,13 @@ def read_pass_rates(source: str) -> dict[str, float]:
 
     path = query_info_path(source)
     frame = pd.read_parquet(path)
-    if "query_id" not in frame.columns:
-        raise RecipeError(f"{path}: missing column 'query_id'; columns found: {list(frame.columns)}")
+    check_pass_rate_columns(list(frame.columns), path)
     if {"n_samples", "n_corrects"} <= set(frame.columns):
         frame = frame[frame["n_samples"].fillna(0) > 0]
         rates = frame["n_corrects"] / frame["n_samples"]
-    elif "pass_rate" in frame.columns:
+    else:
         frame = frame[frame["pass_rate"].notna()]
         rates = frame["pass_rate"].astype(float)
-    else:
-        raise RecipeError(
-            f"{path}: needs 'n_samples' + 'n_corrects' or 'pass_rate'; columns found: {list(frame.columns)}"
-        )
     ids = frame["query_id"].astype(str)
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
@@ -165,7 +170,9 @@ def assign_levels(
 
 
 def validate(recipe: Recipe) -> None:
-    """The query_info files (and a local pool) exist, before anything loads."""
+    """The query_info files exist with the columns pass rates come from, and the pool has its id column."""
+    import pyarrow.parquet as pq
+
     args = recipe.get(LevelsArguments)
     if not any(getattr(args, f"{m}_query_info") for m in MODELS):
         raise RecipeError(
@@ -177,10 +184,20 @@ def validate(recipe: Recipe) -> None:
         source = getattr(args, f"{model}_query_info")
         if source:
             try:
-                query_info_path(source)
+                path = query_info_path(source)
+                check_pass_rate_columns(pq.read_schema(path).names, path)
             except RecipeError as err:
                 raise RecipeError(f"{recipe.path}: key '{model}_query_info': {err}") from None
     check_file(args.pool, str(recipe.path), "pool")
+    if args.pool:
+        from dart_trl.data import peek_columns
+
+        columns = peek_columns(args.pool, args.pool_split)
+        if args.query_id_column not in columns:
+            raise RecipeError(
+                f"{recipe.path}: key 'pool': {args.pool} has no column '{args.query_id_column}' "
+                f"(query_id_column); its columns are {columns}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,30 +162,53 @@ def _level_matches(value: Any, wanted: set[str]) -> bool:
     return str(value) in wanted
 
 
+def _level_values(table, column: str, most: int = 10) -> list[str]:
+    """Up to ``most`` distinct values (as text) of a level column, list columns flattened, sorted."""
+    values: set[str] = set()
+    for value in table[column]:
+        values.update(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return sorted(values)[:most]
+
+
+def check_stage_columns(stage: Stage, found: list[str], label: str) -> None:
+    """Raise :class:`RecipeError` when a column the stage reads is not in ``found``: the line lists the
+    columns the data has and names the recipe key to set (``query_column``, ``answer_column``,
+    ``level_column``; recipe-wide or in the stage)."""
+    keys = {"query_column": stage.query_column, "answer_column": stage.answer_column}
+    if stage.levels is not None:
+        keys["level_column"] = stage.level_column
+    missing = {key: column for key, column in keys.items() if column not in found}
+    if missing:
+        what = ", ".join(f"'{column}' ({key})" for key, column in missing.items())
+        raise RecipeError(
+            f"{label}: {stage.dataset} (split {stage.split}) has no column {what}; its columns are {found}; "
+            f"set {' and '.join(missing)} (recipe-wide or in the stage) to the right one"
+        )
+
+
 def load_stage_dataset(stage: Stage, where: str):
     """Load, check and filter a stage's data: columns ``query``, ``answer`` and ``prompt_id``.
 
-    Raises :class:`RecipeError` naming the stage when a column is missing or the level filter
-    leaves no rows. Prompts are rendered later, with the tokenizer (:func:`render_prompts`).
+    Raises :class:`RecipeError` naming the stage when a column is missing (:func:`check_stage_columns`)
+    or the level filter leaves no rows (with the levels the data has). Prompts are rendered later, with
+    the tokenizer (:func:`render_prompts`).
     """
-    from dart_trl.data import load_table, require_columns
+    from dart_trl.data import load_table
 
     label = f"{where}: stage '{stage.name}'"
     try:
         table = load_table(stage.dataset, split=stage.split, config=stage.dataset_config)
     except RecipeError as err:
         raise RecipeError(f"{label}: {err}") from None
-    columns = [stage.query_column, stage.answer_column, stage.level_column]
-    try:
-        require_columns(table, columns, f"stage '{stage.name}' dataset {stage.dataset}")
-    except RecipeError as err:
-        raise RecipeError(f"{where}: {err}") from None
+    check_stage_columns(stage, table.column_names, label)
     if stage.levels is not None:
         wanted = {str(v) for v in stage.levels}
+        present = table
         table = table.filter(lambda v: _level_matches(v, wanted), input_columns=stage.level_column)
         if len(table) == 0:
             raise RecipeError(
-                f"{label}: no rows of {stage.dataset} have {stage.level_column} in {stage.levels} (empty level)"
+                f"{label}: no rows of {stage.dataset} have {stage.level_column} in {stage.levels} (empty "
+                f"level); its {stage.level_column} values include {_level_values(present, stage.level_column)}"
             )
     if stage.max_samples is not None:
         table = table.select(range(min(stage.max_samples, len(table))))
