@@ -132,7 +132,7 @@ CASES = [
     ("pool_missing_column", "generate", {"pools": [{"source": "POOL", "query": "question", "answer": "a"}]}, [], ["missing column(s) ['question']"]),
     ("stage_empty_level", "grpo", {"stages": [{"name": "one", "levels": [7]}]}, [], ["stage 'one'", "(empty level)"]),
     ("corrupt_pool_file", "generate", {}, [], ["pool.jsonl: cannot be read as json", "row 1"]),
-    ("stage_missing_column", "grpo", {"answer_column": "gold"}, [], ["missing column(s) ['gold']"]),
+    ("stage_missing_column", "grpo", {"answer_column": "gold"}, [], ["has no column 'gold' (answer_column)"]),
 ]  # fmt: skip
 
 
