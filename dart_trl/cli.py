@@ -20,10 +20,12 @@ from dart_trl.config import (
     RecipeError,
     export_env,
     load_recipe,
+    parse_job_argv,
     parse_overrides,
     run_guarded,
 )
 from dart_trl.config.resources import resolve_accelerate_config
+from dart_trl.locking import acquire
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,29 @@ def accelerate_command(job: ModuleType, launch_as: str, argv: Sequence[str]) -> 
     return command + ["-m", launch_as, *argv]
 
 
+def launched_output_dir(job: ModuleType, argv: Sequence[str]) -> str | None:
+    """The ``output_dir`` a training recipe writes to (the first of its configs that has one)."""
+    recipe, _ = parse_job_argv(list(argv), job.RECIPE_TYPES)
+    return next((c.output_dir for c in recipe.configs if getattr(c, "output_dir", None)), None)
+
+
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
-    """Run subcommand ``name`` with its arguments and return the exit code."""
+    """Run subcommand ``name`` with its arguments and return the exit code.
+
+    A training job is launched while this process holds the lock of its output directory, so a second
+    job on the same directory is refused before ``accelerate`` starts; the ranks it starts share the lock.
+    """
     sub = SUBCOMMANDS[name]
     job = importlib.import_module(sub.module)
     if sub.launch_as and not {"-h", "--help"} & set(argv):
-        return subprocess.call(accelerate_command(job, sub.launch_as, argv), env=launch_env())
+        command = accelerate_command(job, sub.launch_as, argv)
+        output_dir = launched_output_dir(job, argv)
+        lock = acquire(output_dir) if output_dir else None
+        try:
+            return subprocess.call(command, env=launch_env())
+        finally:
+            if lock is not None:
+                lock.release()
     return int(job.main(list(argv)) or 0)
 
 

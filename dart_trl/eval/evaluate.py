@@ -43,8 +43,10 @@ from dart_trl.eval.benchmarks import (
     remap_fields,
 )
 from dart_trl.eval.results import RESULTS_NAME, write_results
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
 from dart_trl.templates import CHAT, format_prompt, template_names
+from dart_trl.tracking.runs import RUN_ID_FILE
 
 RUN_KEY_NAME = "run_key.json"
 PARTIAL_SUFFIX = ".partial.jsonl"
@@ -223,7 +225,7 @@ def prepare_output_dir(args: EvalArguments, sampling: SamplingArguments) -> Path
                 "use a new output_dir or --overwrite_output_dir true"
             )
         if changed:
-            for stale in [*out.glob("*.jsonl"), out / RESULTS_NAME]:
+            for stale in [*out.glob("*.jsonl"), out / RESULTS_NAME, out / RUN_ID_FILE]:
                 stale.unlink(missing_ok=True)
     key_file.write_text(json.dumps(key, indent=2))
     return out
@@ -399,10 +401,11 @@ def recipe_help() -> str:
     return "\n".join(lines)
 
 
+@releases_output_dir_locks
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
     from dart_trl.grading import Grader
-    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if {"-h", "--help"} & set(argv):
@@ -414,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Every benchmark is read (and its fields checked) before the model is loaded.
     specs = resolve_benchmarks(args)
     loaded = [load_benchmark(s.benchmark, s.data_files, s.limit) for s in specs]
+    lock_output_dir(args.output_dir)
     out = prepare_output_dir(args, sampling)
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path
@@ -427,7 +431,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if wandb_enabled(args.report_to):
         config = run_config(recipe, benchmarks=[b.name for b in loaded])
         run = init_wandb(
-            name=run_name, job_type="eval", config=config, group=args.wandb_group, project=args.wandb_project
+            name=run_name,
+            job_type="eval",
+            config=config,
+            output_dir=out,
+            group=args.wandb_group,
+            project=args.wandb_project,
         )
     results: dict[str, Any] = {
         "run_name": run_name,
@@ -464,8 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "group": args.wandb_group,
             "dir": str(Path(run.dir).parent),
         }
-        run.finish()
     path = write_results(out, results)
+    finish_wandb(run)
     print_results(results)
     print(f"results: {path}")
     return 0

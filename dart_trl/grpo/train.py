@@ -39,6 +39,7 @@ from dart_trl.grpo.stages import (
     render_prompts,
     write_json_atomic,
 )
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.templates import template_names
 
 JOB_TYPE = "grpo-stage"
@@ -236,7 +237,7 @@ def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_las
     """Train one stage from ``init_from`` (or resume it) and save its final weights; returns its summary."""
     from accelerate import PartialState
 
-    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
     ours = recipe.get(StagedGRPOArguments)
     model_args = recipe.get(ModelConfig)
@@ -264,6 +265,7 @@ def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_las
             job_type=JOB_TYPE,
             group=ours.wandb_group or Path(root).resolve().name,
             config=run_config(recipe, stage=stage.name, init_from=init_from, resumed_from=checkpoint),
+            output_dir=stage.output_dir(root),
         )
     trainer = StagedGRPOTrainer(
         model=init_from,
@@ -297,13 +299,14 @@ def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_las
         write_json_atomic(final / DONE_FILE, summary)
         if run is not None:
             run.summary.update({f"stage/{k}": v for k, v in summary.items() if v is not None})
-            run.finish()
+            finish_wandb(run)
     state.wait_for_everyone()
     if is_last:
         trainer.end()
     return summary
 
 
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
     from accelerate import PartialState
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     model_args = recipe.get(ModelConfig)
     state = PartialState()
     if state.is_main_process:
+        lock_output_dir(root)  # shared with `dart-trl grpo`, which took it before launching
         write_resolved_recipe(recipe, root)
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,

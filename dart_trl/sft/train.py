@@ -18,6 +18,7 @@ from pathlib import Path
 from trl import ModelConfig, SFTConfig
 
 from dart_trl.config import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.templates import template_names
 
 logger = logging.getLogger("dart_trl.sft.train")
@@ -135,6 +136,7 @@ def set_generation_eos(model, tokenizer) -> None:
     model.config.eos_token_id = eos
 
 
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run SFT from a recipe: prepare the data, train with ``SFTTrainer``, save model, tokenizer and recipe."""
     from accelerate import PartialState
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.data import load_table
     from dart_trl.sft.data import prepare_sft_dataset
-    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
     recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
     validate(recipe)
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "attn_implementation": attention,
     }
     if state.is_main_process:
+        lock_output_dir(sft.output_dir)  # shared with `dart-trl sft`, which took it before launching
         write_resolved_recipe(recipe, sft.output_dir)
         if wandb_enabled(sft.report_to):
             init_wandb(
@@ -206,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 group=script.wandb_group,
                 project=script.wandb_project,
                 config=run_config(recipe, **data_facts),
+                output_dir=sft.output_dir,
             )
 
     trainer = SFTTrainer(
@@ -234,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_main_process and wandb_enabled(sft.report_to):
         import wandb
 
-        wandb.finish()
+        finish_wandb(wandb.run)
     return 0
 
 
