@@ -164,13 +164,30 @@ class Benchmark:
         return [self.query_field, *self.gold_fields, *self.extra_fields]
 
     def to_item(self, index: int, row: Row) -> EvalItem | str:
-        """Build the item of ``row``, or return why it is skipped."""
+        """Build the item of ``row``, or return why it is skipped (a picture it needs, a null or empty
+        query, a null or empty gold answer): such rows are reported, never sent to the model nor scored."""
         reason = self.skip(row) if self.skip else None
         if reason:
             return reason
+        if _blank(row[self.query_field]):
+            return f"no query ('{self.query_field}' is null or empty)"
+        if any(_blank(row[name]) for name in self.gold_fields):
+            return f"no gold answer ('{self.gold_fields[0]}' is null or empty)"
+        gold = self.gold(row)
+        if _blank(gold):
+            return f"no gold answer in '{self.gold_fields[0]}'"
         query = self.query(row) if self.query else str(row[self.query_field])
         options = self.options(row) if self.options else {}
-        return EvalItem(index=index, query=query, gold=self.gold(row) or "", options=options)
+        return EvalItem(index=index, query=query, gold=gold, options=options)
+
+
+def _blank(value: Any) -> bool:
+    """Null, an empty or whitespace-only string, or an empty list."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, (list, tuple)) and not value
 
 
 BENCHMARKS: dict[str, Benchmark] = {

@@ -97,7 +97,11 @@ def read_run_dir(path: str | os.PathLike) -> RunScores:
     if results.is_file() and results.name == RESULTS_NAME:
         try:
             data = json.loads(results.read_text())
-            scores = {name: float(m["accuracy"]) for name, m in data["benchmarks"].items()}
+            scores = {
+                name: float(m["accuracy"])
+                for name, m in data["benchmarks"].items()
+                if m["accuracy"] is not None  # every row skipped: nothing scored
+            }
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise RecipeError(f"{results}: not a dart-trl eval results file ({err})") from None
         return RunScores(str(data.get("run_name") or path.name), scores)

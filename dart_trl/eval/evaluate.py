@@ -8,8 +8,9 @@ tokens); ``n`` > 1 samples per question (with ``temperature`` > 0) adds pass@n a
 per benchmark with a row per sample (query, gold, completion, extracted answer, correct, reason), and
 the resolved recipe. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
 ``save_every`` questions, so an interrupted run started again with the same recipe resumes where it
-stopped. With W&B: ``eval/<benchmark>/accuracy``, a per-item table per benchmark and
-``eval/average/accuracy``.
+stopped. Rows without a gold answer or a query are skipped: listed in ``results.json`` and the printed
+summary, never sent to the model nor scored. With W&B: ``eval/<benchmark>/accuracy``, a per-item table
+per benchmark and ``eval/average/accuracy``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ PARTIAL_SUFFIX = ".partial.jsonl"
 BENCHMARK_KEYS = ("name", "data_files", "limit", "query_field", "answer_field")
 # Sampling settings that change the completions; the others (backend, server, batch sizes) do not.
 SAMPLING_KEY_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "seed")
+SHOWN_SKIPS = 5  # skipped rows named in the printed summary (results.json lists them all)
 
 
 @dataclass
@@ -253,7 +255,7 @@ def benchmark_metrics(records: Sequence[dict[str, Any]], n: int) -> dict[str, An
     num = len(by_item)
     shares = [sum(r["correct"] for r in rows) / len(rows) for rows in by_item.values()]
     metrics: dict[str, Any] = {
-        "accuracy": sum(shares) / num if num else 0.0,
+        "accuracy": sum(shares) / num if num else None,  # None: no gradable question, nothing scored
         "correct": sum(r["correct"] for r in records),
         "total": num,
         "samples": len(records),
@@ -388,9 +390,20 @@ def print_results(results: dict[str, Any]) -> None:
     for column in ("benchmark", "questions", "skipped", "accuracy %"):
         table.add_column(column, justify="left" if column == "benchmark" else "right")
     for name, m in results["benchmarks"].items():
-        table.add_row(name, str(m["total"]), str(m["skipped"]), f"{100 * m['accuracy']:.1f}")
-    table.add_row("AVG", "", "", f"{100 * results['average']:.1f}", style="bold")
-    Console().print(table)
+        table.add_row(name, str(m["total"]), str(m["skipped"]), _percent(m["accuracy"]))
+    table.add_row("AVG", "", "", _percent(results["average"]), style="bold")
+    console = Console()
+    console.print(table)
+    for name, m in results["benchmarks"].items():
+        if m["skipped"]:
+            first = "; ".join(f"index {s['index']}: {s['reason']}" for s in m["skipped_items"][:SHOWN_SKIPS])
+            more = "; ..." if m["skipped"] > SHOWN_SKIPS else ""
+            rows = "1 row" if m["skipped"] == 1 else f"{m['skipped']} rows"
+            console.print(f"{name}: {rows} skipped, not scored ({first}{more})", highlight=False)
+
+
+def _percent(accuracy: float | None) -> str:
+    return "-" if accuracy is None else f"{100 * accuracy:.1f}"
 
 
 def recipe_help() -> str:
@@ -463,10 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log_benchmark(run, bench.name, metrics, records, args.wandb_table_rows)
     finally:
         sampler.close()
-    accuracies = [m["accuracy"] for m in results["benchmarks"].values()]
-    results["average"] = sum(accuracies) / len(accuracies)
+    accuracies = [m["accuracy"] for m in results["benchmarks"].values() if m["accuracy"] is not None]
+    results["average"] = sum(accuracies) / len(accuracies) if accuracies else None
     if run is not None:
-        run.log({"eval/average/accuracy": results["average"]})
+        if results["average"] is not None:
+            run.log({"eval/average/accuracy": results["average"]})
         results["wandb"] = {
             "id": run.id,
             "project": run.project,

@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset_fingerprint": prepared.source_fingerprint,
         "dataset_rows": prepared.source_rows,
         "overlong_rows": prepared.overlong_rows,
+        "empty_rows": prepared.empty_rows,
         "train_rows": prepared.train_rows,
         "attn_implementation": attention,
     }

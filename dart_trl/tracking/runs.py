@@ -1,4 +1,8 @@
-"""Weights & Biases runs that carry the resolved recipe and the code version, for side-by-side comparison."""
+"""Weights & Biases runs that carry the resolved recipe and the code version, for side-by-side comparison.
+
+A job's run keeps one id across restarts (``wandb_run.json`` in its output directory) and never costs the
+job: an unreachable or broken server makes it log offline in the output directory instead.
+"""
 
 from __future__ import annotations
 
