@@ -4,6 +4,7 @@ directory, saying once how to upload the run; a job started again keeps its W&B 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -110,6 +111,118 @@ def test_init_goes_offline_quickly_and_keeps_the_run_id(tmp_path, dead_server):
         assert run.series("metric") == [0.5] and run.config["x"] == 1
         # The old path waited 90 s for wandb.init and then died; now the fallback costs a few seconds.
         assert seconds - baseline_seconds < 20, f"{seconds:.1f} s against {baseline_seconds:.1f} s offline"
+
+
+class VanishingWandbServer(http.server.BaseHTTPRequestHandler):
+    """Just enough of the W&B API for ``wandb.init`` to go online (run upsert, file stream, file uploads);
+    after a request to ``/vanish`` it answers nothing more, like a server that went away mid-run."""
+
+    protocol_version = "HTTP/1.1"
+    vanished: threading.Event
+
+    def _reply(self, payload) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _silent(self) -> bool:
+        if self.vanished.is_set():
+            threading.Event().wait(120)  # hold the connection without answering (a bounded daemon thread)
+            return True
+        return False
+
+    def do_GET(self):
+        if not self._silent():
+            self._reply({})
+
+    def do_PUT(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self._silent():
+            self._reply({})
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/vanish":
+            self._reply({})
+            self.vanished.set()
+            return
+        if self._silent():
+            return
+        request = json.loads(raw or b"{}") if self.path.startswith("/graphql") else {}
+        query, variables = request.get("query", ""), request.get("variables") or {}
+        if "UpsertBucket" in query:
+            name = variables.get("name") or "run"
+            project = {
+                "id": "cA==",
+                "name": variables.get("modelName") or "p",
+                "entity": {"id": "ZQ==", "name": "e"},
+            }
+            bucket = {"id": "YnVja2V0", "name": name, "displayName": name, "config": "{}", "project": project}
+            self._reply({"data": {"upsertBucket": {"bucket": bucket, "inserted": True}}})
+        elif "createRunFiles" in query:
+            base = f"http://{self.headers['Host']}/upload/"
+            files = [{"name": f, "uploadUrl": base + f} for f in variables.get("files") or []]
+            self._reply({"data": {"createRunFiles": {"runID": "cnVu", "uploadHeaders": [], "files": files}}})
+        elif "serverInfo" in query:
+            self._reply({"data": {"serverInfo": {"features": []}}})
+        else:  # RunResumeStatus (no such run yet), organization look-ups, the file stream
+            self._reply({"data": {"model": None, "entity": None}} if query else {"exitcode": None})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def vanishing_server():
+    """A W&B stand-in on 127.0.0.1 that serves a run until told to vanish; yields its URL."""
+    handler = type("Handler", (VanishingWandbServer,), {"vanished": threading.Event()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+VANISH_SCRIPT = """
+import sys, time, urllib.request
+from dart_trl.tracking.runs import finish_wandb, init_wandb
+
+run = init_wandb(name="probe", job_type="probe", config={"x": 1}, output_dir=sys.argv[1])
+print("mode", run.settings.mode, run.id, flush=True)
+for step in range(3):
+    run.log({"metric": step})
+urllib.request.urlopen(urllib.request.Request(sys.argv[2] + "/vanish", method="POST"), timeout=10).close()
+started = time.monotonic()
+finish_wandb(run)
+print(f"finished in {time.monotonic() - started:.1f} s", flush=True)
+print("run dir", run.dir.rsplit("/", 1)[0], flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_server_vanishing_mid_run_costs_at_most_the_finish_timeout(tmp_path, vanishing_server):
+    from dart_trl.tracking.runs import FINISH_TIMEOUT
+
+    script = tmp_path / "vanish.py"
+    script.write_text(VANISH_SCRIPT)
+    env = {**online_env(vanishing_server), "WANDB_DIR": str(tmp_path)}
+    command = [sys.executable, str(script), str(tmp_path / "out"), vanishing_server]
+    done = run_job(command, timeout=FINISH_TIMEOUT + 120, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("mode online"), (
+        done.stdout + done.stderr[-3000:]
+    )  # it was online, then lost
+    seconds = float(re.search(r"finished in (\d+\.\d) s", done.stdout).group(1))
+    assert seconds < FINISH_TIMEOUT + 15
+    run_dir = re.search(r"run dir (\S+)", done.stdout).group(1)
+    run = read_run(run_dir)  # what was not uploaded is on disk, for `wandb sync`
+    assert run.series("metric") == [0, 1, 2]
 
 
 def write_yaml(path, values):
