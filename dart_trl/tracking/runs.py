@@ -22,7 +22,7 @@ from dart_trl.config import Recipe, to_plain
 DEFAULT_PROJECT = "dart-trl"
 RUN_ID_FILE = "wandb_run.json"
 PROBE_TIMEOUT = 5.0  # seconds the W&B server has to answer at all before the run goes offline
-INIT_TIMEOUT = 15.0  # seconds wandb.init may take online before the run goes offline
+INIT_TIMEOUT = 10.0  # seconds wandb.init may take online before the run goes offline (~15 s in all)
 FINISH_TIMEOUT = 60.0  # seconds the end of an online run may spend uploading
 
 _unreachable: dict[str, str] = {}  # "reason": why W&B's server was given up on; later runs go offline at once
@@ -91,7 +91,9 @@ def server_problem(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
 
     try:
         urllib.request.urlopen(base_url, timeout=timeout).close()
-    except urllib.error.HTTPError:
+    except urllib.error.HTTPError as err:
+        if err.code in (502, 503, 504):  # a proxy or load balancer that cannot reach the server
+            return f"{base_url} is unavailable (HTTP {err.code})"
         return None  # it answered; whether the answer is good is wandb's to judge
     except (OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
