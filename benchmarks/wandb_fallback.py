@@ -95,7 +95,7 @@ def run_once(base_url: str | None, out: Path) -> tuple[float, float | None]:
     seconds = time.monotonic() - started
     if done.returncode != 0:
         sys.exit(f"the job failed:\n{done.stderr[-3000:]}")
-    waited = re.search(r"W&B is unreachable .*; after (\d+\.\d) s", done.stderr)
+    waited = re.search(r"W&B cannot log online .*; after (\d+\.\d) s", done.stderr)
     return seconds, float(waited.group(1)) if waited else None
 
 

@@ -80,7 +80,7 @@ def check_offline_fallback(output, out_dir, *, runs: int = 1) -> list:
     run_dirs = find_runs(out_dir / "wandb")
     assert len(run_dirs) == runs, f"expected {runs} offline runs in {out_dir}/wandb, found {run_dirs}"
     assert len(warnings) == 1, output[-3000:]
-    assert warnings[0].startswith("dart-trl: warning: W&B is unreachable")
+    assert warnings[0].startswith("dart-trl: warning: W&B cannot log online")
     assert warnings[0].endswith(f"wandb sync {run_dirs[-1]}")
     waited = float(re.search(r"after (\d+\.\d) s", warnings[0]).group(1))
     assert waited < 20, f"gave up on the server after {waited} s"

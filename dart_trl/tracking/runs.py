@@ -156,7 +156,7 @@ def init_wandb(
     problem = _unreachable.get("reason")
     if problem is None:
         settings = wandb.setup().settings
-        if settings._offline or settings._noop:
+        if settings.mode in ("offline", "dryrun", "disabled"):
             return wandb.init(**common, dir=os.environ.get("WANDB_DIR"))
         problem = server_problem(settings.base_url, min(PROBE_TIMEOUT, settings.init_timeout))
         if problem is None:
@@ -176,14 +176,14 @@ def init_wandb(
         run = wandb.init(**common, dir=str(output_dir), mode="offline")
     except Exception as err:
         print(
-            f"dart-trl: warning: W&B is unreachable ({problem}) and an offline run could not start either "
+            f"dart-trl: warning: W&B cannot log online ({problem}) and an offline run could not start either "
             f"({_one_line(err)}); this job runs without W&B logging",
             file=sys.stderr,
         )
         return None
     run_dir = Path(run.dir).parent
     print(
-        f"dart-trl: warning: W&B is unreachable ({problem}); after {time.monotonic() - started:.1f} s, "
+        f"dart-trl: warning: W&B cannot log online ({problem}); after {time.monotonic() - started:.1f} s, "
         f"logging offline to {run_dir}; upload it later with: wandb sync {run_dir}",
         file=sys.stderr,
         flush=True,
