@@ -147,3 +147,41 @@ def test_training_launcher_refuses_a_busy_output_dir_before_launching(tmp_path, 
         assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
     finally:
         kill_group(holder)
+
+
+def test_merge_waits_for_no_shard_still_being_written(tmp_path):
+    out = tmp_path / "out"
+    shard = out / "shard-000-of-002"
+    shard.mkdir(parents=True)
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(json.dumps({"q": "1+1?", "a": "2"}) + "\n")
+    recipe = tmp_path / "dars.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model_name_or_path": str(tmp_path / "no-such-model"),  # a merge loads no model
+                "pools": [{"source": str(pool), "query": "q", "answer": "a"}],
+                "output_dir": str(out),
+                "report_to": "none",
+            }
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SCRIPT, str(shard)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"  # e.g. `generate --shard 0/2`, still running
+        merge = run_job(
+            [sys.executable, "-m", "dart_trl.cli", "generate", str(recipe), "--merge"], timeout=120, env=env
+        )
+        assert merge.returncode == 2, merge.stderr[-3000:]
+        error = merge.stderr.strip().splitlines()[-1]
+        assert f"{shard} is in use by another dart-trl job: PID {holder.pid}" in error
+        assert not (out / "raw").exists()  # nothing merged
+    finally:
+        kill_group(holder)
