@@ -17,6 +17,7 @@ from types import ModuleType
 
 from dart_trl.config import CHECKED_RECIPE_ENV, LaunchArguments, Recipe, parse_recipe, run_guarded
 from dart_trl.config.resources import resolve_accelerate_config
+from dart_trl.locking import acquire
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,22 @@ def accelerate_command(recipe: Recipe, launch_as: str, argv: Sequence[str]) -> l
 
 def launch_training(name: str, job: ModuleType, launch_as: str, argv: Sequence[str]) -> int:
     """Check a training recipe here, once (keys, files, data columns, TRL's own checks), then run the job
-    under ``accelerate launch``; its processes skip the checks (:data:`CHECKED_RECIPE_ENV`)."""
+    under ``accelerate launch``; its processes skip the checks (:data:`CHECKED_RECIPE_ENV`).
+
+    The job is launched while this process holds the lock of its output directory, so a second job on
+    the same directory is refused before ``accelerate`` starts; the ranks it starts share the lock.
+    """
     recipe, _ = parse_recipe(argv, name, job.RECIPE_TYPES)
     job.validate(recipe)
     recipe.materialize()
-    env = {**launch_env(), CHECKED_RECIPE_ENV: str(recipe.path.resolve())}
-    return subprocess.call(accelerate_command(recipe, launch_as, argv), env=env)
+    output_dir = next((c.output_dir for c in recipe.configs if getattr(c, "output_dir", None)), None)
+    lock = acquire(output_dir) if output_dir else None
+    try:
+        env = {**launch_env(), CHECKED_RECIPE_ENV: str(recipe.path.resolve())}
+        return subprocess.call(accelerate_command(recipe, launch_as, argv), env=env)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def check_only(name: str, job: ModuleType, argv: Sequence[str]) -> int:

@@ -305,3 +305,53 @@ def test_file_missing_mapped_field_exits_2_naming_file_and_field(tiny_model, tmp
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("dart-trl eval: error:") and str(bad) in error and "final_answer" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_rows_without_gold_or_query_are_skipped_and_reported(tiny_model, tmp_path, capsys):
+    arith = [
+        {"q": "What is 1 + 1?", "a": "2"},
+        {"q": "What is 2 + 2?", "a": None},  # null gold
+        {"q": None, "a": "3"},  # null query: never sent to the model as "None"
+        {"q": "What is 3 + 3?"},  # absent gold
+        {"q": "  ", "a": "5"},  # blank query
+        {"q": "What is 4 + 4?", "a": ""},  # empty gold
+    ]
+    gsm8k = [GSM8K_ROWS[0], {"question": "What is 9 - 1?", "answer": None}]
+    unanswerable = [{"q": "What is 5 + 5?", "a": None}]
+    files = {}
+    for name, rows in {"arith": arith, "gsm8k": gsm8k, "unanswerable": unanswerable}.items():
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    custom = {"query_field": "q", "answer_field": "a"}
+    recipe = write_recipe(
+        tmp_path / "eval.yaml",
+        model_name_or_path=str(tiny_model),
+        benchmarks=[
+            {"name": "arith", "data_files": str(files["arith"]), **custom},
+            {"name": "gsm8k", "data_files": str(files["gsm8k"])},
+            {"name": "unanswerable", "data_files": str(files["unanswerable"]), **custom},
+        ],
+        backend="transformers",
+        max_tokens=4,
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+    )
+    assert run_guarded("eval", main, [recipe]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())["benchmarks"]
+    arith_metrics = results["arith"]
+    assert (arith_metrics["total"], arith_metrics["skipped"]) == (1, 5)
+    reasons = {s["index"]: s["reason"] for s in arith_metrics["skipped_items"]}
+    assert sorted(reasons) == [1, 2, 3, 4, 5]
+    assert all("no gold answer" in reasons[i] for i in (1, 3, 5)) and all(
+        "no query" in reasons[i] for i in (2, 4)
+    )
+    saved = read_jsonl(tmp_path / "out" / "arith.jsonl")
+    assert [(r["index"], r["query"], r["gold"]) for r in saved] == [(0, "What is 1 + 1?", "2")]
+    assert arith_metrics["accuracy"] == saved[0]["correct"]  # scored over the one gradable row only
+    assert (results["gsm8k"]["total"], results["gsm8k"]["skipped"]) == (1, 1)
+    assert results["unanswerable"]["accuracy"] is None and results["unanswerable"]["skipped"] == 1
+    average = json.loads((tmp_path / "out" / "results.json").read_text())["average"]
+    assert average == pytest.approx((arith_metrics["accuracy"] + results["gsm8k"]["accuracy"]) / 2)
+    assert "arith: 5 rows skipped, not scored (index 1: no gold answer" in printed
+    assert "gsm8k: 1 row skipped, not scored (index 1: no gold answer" in printed

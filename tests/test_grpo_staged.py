@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from dart_trl.tracking.offline import find_runs, read_run
+from dart_trl.tracking.runs import RUN_ID_FILE
 
 TESTS_DIR = Path(__file__).resolve().parent
 STAGES = (
@@ -138,6 +139,11 @@ def test_one_wandb_group_one_run_per_stage_with_rewards(staged_run):
     assert level1.summary["stage/advanced_early"] is True
     resumed = [r for r in runs if r.name == "level2" and r.config.get("resumed_from")]
     assert len(resumed) == 1
+    # One W&B run per stage, kept across the kill: its id is stored in the stage's directory.
+    stored = {
+        stage: json.loads((out / stage / RUN_ID_FILE).read_text())["id"] for stage in ("level1", "level2")
+    }
+    assert {(r.name, r.run_id) for r in runs} == set(stored.items()) and stored["level1"] != stored["level2"]
     dropped = resumed[0].series("train/curriculum/dropped_prompts")
     assert dropped == sorted(dropped) and dropped[-1] >= 20
 

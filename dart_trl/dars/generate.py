@@ -25,6 +25,7 @@ from dart_trl.config.checks import check_file, check_model
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.pools import check_pool_sources, load_pools, parse_shard, select_shard
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.sampling import SamplingArguments
 
 RECIPE_TYPES = (DarsArguments, SamplingArguments, LaunchArguments)
@@ -95,7 +96,7 @@ def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, **extra)
         name=args.run_name or output_dir.name,
         job_type="generate",
         config=run_config(recipe, **extra),
-        run_dir=None,
+        output_dir=output_dir,
     )
 
 
@@ -120,6 +121,7 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
     return 0
 
 
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run data synthesis (or ``--plan`` / ``--merge``) from a recipe."""
     from dart_trl.dars.difficulty import load_pass_rates
@@ -141,8 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     known = load_pass_rates(args.pool_info) if args.pool_info else {}
 
     if options.merge is not None:
+        lock_output_dir(output_dir)
         store = SampleStore(output_dir)
         dirs = [Path(d) for d in options.merge] or find_shard_dirs(output_dir)
+        for shard_dir in dirs:  # a shard still being written is not merged
+            lock_output_dir(shard_dir)
         queries = merge_shards(store, dirs)
         write_resolved_recipe(recipe, output_dir)
         print(f"merged {len(dirs)} shard directories ({len(queries)} queries) into {output_dir}")
@@ -162,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(plan_text(queries, config, known, args.plan_pass_rates, args.plan_samples_per_second))
         return 0
 
+    lock_output_dir(output_dir)
     store = SampleStore(output_dir)
     previous = store.read_state()
     if previous.get("strategy") and previous["strategy"] != args.strategy:

@@ -56,6 +56,8 @@ class Reporter:
             return
         import wandb
 
+        from dart_trl.tracking.runs import finish_wandb
+
         logs: dict[str, Any] = {
             "pass_rate_hist": wandb.Histogram(info["pass_rate"].dropna().tolist() or [0.0]),
             "responses_per_query_hist": wandb.Histogram(info["n_responses"].tolist() or [0]),
@@ -72,7 +74,7 @@ class Reporter:
         logs["samples"] = table
         self.run.log(logs)
         self.run.summary.update(summary_counts(info))
-        self.run.finish()
+        finish_wandb(self.run)
 
 
 def summary_counts(info) -> dict[str, Any]:

@@ -68,7 +68,8 @@ class View:
 
 @dataclass(frozen=True)
 class LoadedBenchmark:
-    """A benchmark's items, the item indices of each view, where they came from and the files' sha256.
+    """A benchmark's items, the rows skipped (index, reason), the item indices of each view, where they
+    came from and the files' sha256.
 
     ``matches_pinned`` says whether local ``data_files`` are byte-identical to the registry's pinned
     file (None when there is nothing to compare).
@@ -77,6 +78,7 @@ class LoadedBenchmark:
     name: str
     source: str
     items: list[EvalItem]
+    skipped: list[tuple[int, str]] = field(default_factory=list)
     views: dict[str, frozenset[int]] = field(default_factory=dict)
     sha256: list[str] = field(default_factory=list)
     matches_pinned: bool | None = None
@@ -189,11 +191,28 @@ class Benchmark:
         """Every field the loader reads: query, gold and the fields options and views look at."""
         return [self.query_field, *self.gold_fields, *self.extra_fields]
 
-    def to_item(self, index: int, row: Row) -> EvalItem:
-        """Build the item of ``row``."""
+    def to_item(self, index: int, row: Row) -> EvalItem | str:
+        """Build the item of ``row``, or return why it is skipped (a null or empty query or gold
+        answer): such rows are reported, never sent to the model nor scored."""
+        if _blank(row[self.query_field]):
+            return f"no query ('{self.query_field}' is null or empty)"
+        if any(_blank(row[name]) for name in self.gold_fields):
+            return f"no gold answer ('{self.gold_fields[0]}' is null or empty)"
+        gold = self.gold(row)
+        if _blank(gold):
+            return f"no gold answer in '{self.gold_fields[0]}'"
         query = self.query(row) if self.query else str(row[self.query_field])
         options = self.options(row) if self.options else {}
-        return EvalItem(index=index, query=query, gold=self.gold(row) or "", options=options)
+        return EvalItem(index=index, query=query, gold=gold, options=options)
+
+
+def _blank(value: Any) -> bool:
+    """Null, an empty or whitespace-only string, or an empty list."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, (list, tuple)) and not value
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -448,9 +467,14 @@ def load_benchmark(
     if limit is not None:
         table = table.select(range(min(limit, len(table))))
     items: list[EvalItem] = []
+    skipped: list[tuple[int, str]] = []
     views: dict[str, set[int]] = {view.name: set() for view in benchmark.views}
     for index, row in enumerate(table):
-        items.append(benchmark.to_item(index, row))
+        item = benchmark.to_item(index, row)
+        if isinstance(item, str):
+            skipped.append((index, item))
+            continue
+        items.append(item)
         for view in benchmark.views:
             if view.keep(row):
                 views[view.name].add(index)
@@ -461,6 +485,7 @@ def load_benchmark(
         name=benchmark.name,
         source=where,
         items=items,
+        skipped=skipped,
         views={name: frozenset(indices) for name, indices in views.items()},
         sha256=sha256,
         matches_pinned=matches,

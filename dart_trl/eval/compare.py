@@ -92,6 +92,8 @@ def read_run_dir(path: str | os.PathLike) -> RunScores:
             data = json.loads(results.read_text())
             scores = {}
             for name, m in data["benchmarks"].items():
+                if m["accuracy"] is None:  # every row skipped: nothing scored
+                    continue
                 scores[name] = float(m["accuracy"])
                 scores.update(
                     {f"{name}/{v}": float(view["accuracy"]) for v, view in m.get("views", {}).items()}

@@ -11,8 +11,9 @@ views (TheoremQA without its picture questions) are extra figures under ``views`
 indented rows in the printed table and ``eval/<benchmark>/<view>/accuracy`` in W&B, never in the
 average. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
 ``save_every`` questions, so an interrupted run started again with the same recipe resumes where it
-stopped. With W&B: ``eval/<benchmark>/accuracy``, a per-item table per benchmark and
-``eval/average/accuracy``.
+stopped. Rows without a gold answer or a query are skipped: listed in ``results.json`` and the printed
+summary, never sent to the model nor scored. With W&B: ``eval/<benchmark>/accuracy``, a per-item table
+per benchmark and ``eval/average/accuracy``.
 """
 
 from __future__ import annotations
@@ -47,13 +48,16 @@ from dart_trl.eval.benchmarks import (
     remap_fields,
 )
 from dart_trl.eval.results import RESULTS_NAME, write_results
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
 from dart_trl.templates import CHAT, TemplateName, format_prompt
+from dart_trl.tracking.runs import RUN_ID_FILE
 
 RUN_KEY_NAME = "run_key.json"
 PARTIAL_SUFFIX = ".partial.jsonl"
 # Sampling settings that change the completions; the others (backend, server, batch sizes) do not.
 SAMPLING_KEY_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "seed")
+SHOWN_SKIPS = 5  # skipped rows named in the printed summary (results.json lists them all)
 
 
 @dataclass
@@ -250,7 +254,7 @@ def prepare_output_dir(args: EvalArguments, sampling: SamplingArguments) -> Path
                 "use a new output_dir or --overwrite_output_dir true"
             )
         if changed:
-            for stale in [*out.glob("*.jsonl"), out / RESULTS_NAME]:
+            for stale in [*out.glob("*.jsonl"), out / RESULTS_NAME, out / RUN_ID_FILE]:
                 stale.unlink(missing_ok=True)
     key_file.write_text(json.dumps(key, indent=2))
     return out
@@ -278,7 +282,7 @@ def benchmark_metrics(records: Sequence[dict[str, Any]], n: int) -> dict[str, An
     num = len(by_item)
     shares = [sum(r["correct"] for r in rows) / len(rows) for rows in by_item.values()]
     metrics: dict[str, Any] = {
-        "accuracy": sum(shares) / num if num else 0.0,
+        "accuracy": sum(shares) / num if num else None,  # None: no gradable question, nothing scored
         "correct": sum(r["correct"] for r in records),
         "total": num,
         "samples": len(records),
@@ -428,24 +432,37 @@ def print_results(results: dict[str, Any]) -> None:
     views = any(m.get("views") for m in results["benchmarks"].values())
     caption = "indented rows: views, extra figures not in AVG" if views else None
     table = Table(title=f"{results['run_name']} ({results['model']})", caption=caption)
-    for column in ("benchmark", "questions", "accuracy %"):
+    for column in ("benchmark", "questions", "skipped", "accuracy %"):
         table.add_column(column, justify="left" if column == "benchmark" else "right")
     for name, m in results["benchmarks"].items():
-        table.add_row(name, str(m["total"]), f"{100 * m['accuracy']:.1f}")
+        table.add_row(name, str(m["total"]), str(m["skipped"]), _percent(m["accuracy"]))
         for view, v in m.get("views", {}).items():
-            table.add_row(f"  {name} / {view}", str(v["total"]), f"{100 * v['accuracy']:.1f}", style="dim")
-    table.add_row("AVG", "", f"{100 * results['average']:.1f}", style="bold")
-    Console().print(table)
+            table.add_row(f"  {name} / {view}", str(v["total"]), "", _percent(v["accuracy"]), style="dim")
+    table.add_row("AVG", "", "", _percent(results["average"]), style="bold")
+    console = Console()
+    console.print(table)
+    for name, m in results["benchmarks"].items():
+        if m["skipped"]:
+            first = "; ".join(f"index {s['index']}: {s['reason']}" for s in m["skipped_items"][:SHOWN_SKIPS])
+            more = "; ..." if m["skipped"] > SHOWN_SKIPS else ""
+            rows = "1 row" if m["skipped"] == 1 else f"{m['skipped']} rows"
+            console.print(f"{name}: {rows} skipped, not scored ({first}{more})", highlight=False)
 
 
+def _percent(accuracy: float | None) -> str:
+    return "-" if accuracy is None else f"{100 * accuracy:.1f}"
+
+
+@releases_output_dir_locks
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
     from dart_trl.grading import Grader
-    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
     recipe, _ = parse_recipe(argv, "eval", RECIPE_TYPES)
     specs, loaded = load_benchmarks(recipe)
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
+    lock_output_dir(args.output_dir)
     out = prepare_output_dir(args, sampling)
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path
@@ -459,7 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if wandb_enabled(args.report_to):
         config = run_config(recipe, benchmarks=[b.name for b in loaded])
         run = init_wandb(
-            name=run_name, job_type="eval", config=config, group=args.wandb_group, project=args.wandb_project
+            name=run_name,
+            job_type="eval",
+            config=config,
+            output_dir=out,
+            group=args.wandb_group,
+            project=args.wandb_project,
         )
     results: dict[str, Any] = {
         "run_name": run_name,
@@ -475,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 records = evaluate_benchmark(bench, template, args, sampling, sampler, grader, out, tokenizer)
                 metrics = benchmark_metrics(records, args.n)
                 metrics.update(
+                    skipped=len(bench.skipped),
+                    skipped_items=[{"index": i, "reason": why} for i, why in bench.skipped],
                     views=view_metrics(spec.benchmark, bench, records, args.n),
                     source=bench.source,
                     data_sha256=bench.sha256,
@@ -487,18 +511,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log_benchmark(run, bench.name, metrics, records, args.wandb_table_rows)
     finally:
         sampler.close()
-    accuracies = [m["accuracy"] for m in results["benchmarks"].values()]
-    results["average"] = sum(accuracies) / len(accuracies)
+    accuracies = [m["accuracy"] for m in results["benchmarks"].values() if m["accuracy"] is not None]
+    results["average"] = sum(accuracies) / len(accuracies) if accuracies else None
     if run is not None:
-        run.log({"eval/average/accuracy": results["average"]})
+        if results["average"] is not None:
+            run.log({"eval/average/accuracy": results["average"]})
         results["wandb"] = {
             "id": run.id,
             "project": run.project,
             "group": args.wandb_group,
             "dir": str(Path(run.dir).parent),
         }
-        run.finish()
     path = write_results(out, results)
+    finish_wandb(run)
     print_results(results)
     print(f"results: {path}")
     return 0

@@ -15,7 +15,7 @@ from dart_trl.grpo.curriculum import CurriculumCallback, StagedGRPOTrainer
 from dart_trl.grpo.monitor import StageMonitor
 from dart_trl.grpo.rewards import RewardContext, build_rewards
 from dart_trl.grpo.stages import DONE_FILE, START_FILE, render_prompts, write_json_atomic
-from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
+from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
 JOB_TYPE = "grpo-stage"
 
@@ -69,6 +69,7 @@ def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bo
             job_type=JOB_TYPE,
             group=ours.wandb_group or Path(root).resolve().name,
             config=run_config(recipe, stage=stage.name, init_from=init_from, resumed_from=checkpoint),
+            output_dir=stage.output_dir(root),
         )
     trainer = StagedGRPOTrainer(
         model=init_from,
@@ -100,7 +101,7 @@ def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bo
         write_json_atomic(final / DONE_FILE, summary)
         if run is not None:
             run.summary.update({f"stage/{k}": v for k, v in summary.items() if v is not None})
-            run.finish()
+            finish_wandb(run)
     state.wait_for_everyone()
     if is_last:
         trainer.end()

@@ -27,6 +27,7 @@ from dart_trl.config.checks import check_model
 from dart_trl.grpo.monitor import CurriculumOptions
 from dart_trl.grpo.rewards import REWARDS, check_reward_names
 from dart_trl.grpo.stages import DATA_KEYS, GRPO_CONFIG, Stage, StageSpec, load_stage_dataset, resolve_stages
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.templates import TemplateName
 
 
@@ -189,6 +190,7 @@ def validate(recipe: Recipe) -> None:
     plan_stages(recipe)
 
 
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
     recipe, _ = parse_recipe(argv, "grpo", RECIPE_TYPES)
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     model_args = recipe.get(ModelConfig)
     state = PartialState()
     if state.is_main_process:
+        lock_output_dir(root)  # shared with `dart-trl grpo`, which took it before launching
         write_resolved_recipe(recipe, root)
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,

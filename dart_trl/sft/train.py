@@ -24,6 +24,7 @@ from dart_trl.config import (
     write_resolved_recipe,
 )
 from dart_trl.config.checks import check_file, check_model
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.templates import TemplateName
 
 logger = logging.getLogger("dart_trl.sft.train")
@@ -134,6 +135,7 @@ def set_generation_eos(model, tokenizer) -> None:
     model.config.eos_token_id = eos
 
 
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run SFT from a recipe: prepare the data, train with ``SFTTrainer``, save model, tokenizer and recipe."""
     recipe, _ = parse_recipe(argv, "sft", RECIPE_TYPES)
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.data import load_table
     from dart_trl.sft.data import prepare_sft_dataset
-    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
     script, sft, model_args = recipe.get(SFTScriptArguments), recipe.get(SFTConfig), recipe.get(ModelConfig)
     device = sft.device  # sets up the distributed state first: gloo on CPU, NCCL or DeepSpeed on GPUs
@@ -195,10 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         "dataset_fingerprint": prepared.source_fingerprint,
         "dataset_rows": prepared.source_rows,
         "overlong_rows": prepared.overlong_rows,
+        "empty_rows": prepared.empty_rows,
         "train_rows": prepared.train_rows,
         "attn_implementation": attention,
     }
     if state.is_main_process:
+        lock_output_dir(sft.output_dir)  # shared with `dart-trl sft`, which took it before launching
         write_resolved_recipe(recipe, sft.output_dir)
         if wandb_enabled(sft.report_to):
             init_wandb(
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 group=script.wandb_group,
                 project=script.wandb_project,
                 config=run_config(recipe, **data_facts),
+                output_dir=sft.output_dir,
             )
 
     trainer = SFTTrainer(
@@ -235,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_main_process and wandb_enabled(sft.report_to):
         import wandb
 
-        wandb.finish()
+        finish_wandb(wandb.run)
     return 0
 
 
