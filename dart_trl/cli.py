@@ -129,8 +129,11 @@ def launch_training(name: str, job: ModuleType, launch_as: str, argv: Sequence[s
 
 def check_only(name: str, job: ModuleType, argv: Sequence[str]) -> int:
     """``dart-trl JOB RECIPE --check``: run every check the job runs before it loads a model, then stop."""
-    recipe, _ = parse_recipe(argv, name, job.RECIPE_TYPES, job_options(job))
-    job.validate(recipe)
+    recipe, options = parse_recipe(argv, name, job.RECIPE_TYPES, job_options(job))
+    if options is None:
+        job.validate(recipe)
+    else:
+        job.validate(recipe, options)
     recipe.materialize()
     print(f"dart-trl {name}: {recipe.path} is valid")
     return 0

@@ -61,11 +61,13 @@ class GenerateOptions:
 OPTIONS = GenerateOptions
 
 
-def validate(recipe: Recipe) -> None:
-    """The files the recipe names exist (model, local pools, pool_info), before anything loads."""
+def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
+    """The files the recipe names exist and the pools have their columns, before anything loads. The model
+    is checked only for a run that samples (not for ``--plan`` or ``--merge``)."""
     args: DarsArguments = recipe.get(DarsArguments)
     where = str(recipe.path)
-    check_model(args.model_name_or_path, where)
+    if options is None or not (options.plan or options.merge is not None):
+        check_model(args.model_name_or_path, where)
     if not args.output_dir:
         raise RecipeError(f"{where}: key 'output_dir' is required")
     if not args.pools:
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from dart_trl.dars.synthesis import synthesize
 
     recipe, options = parse_recipe(argv, "generate", RECIPE_TYPES, OPTIONS)
-    validate(recipe)
+    validate(recipe, options)
     import datasets
 
     datasets.disable_progress_bars()  # the run has its own progress bar; keep errors to one line
