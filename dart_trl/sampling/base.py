@@ -30,7 +30,9 @@ class SamplingArguments:
         metadata={
             "help": "Strings that end a completion (not kept). Default: the prompt template's turn markers, "
             "as in the paper (alpaca: '### Instruction:', '### Response:'; deepseekmath: 'User:', "
-            "'Assistant:'); [] for none. The resolved recipe shows the stops in effect."
+            "'Assistant:'); [] for none (on the command line: --stop A B, or a bare --stop for none). "
+            "The resolved recipe shows the stops in effect.",
+            "nargs": "*",
         },
     )
     seed: int = field(
@@ -82,6 +84,10 @@ class SamplingArguments:
             raise ValueError(f"max_model_len must be at least 1, got {self.max_model_len}")
         if self.request_timeout <= 0 or self.max_retries < 0:
             raise ValueError("request_timeout must be > 0 and max_retries >= 0")
+        if self.stop is not None and not all(self.stop):
+            raise ValueError(
+                "stop strings must not be empty (an empty one would end every completion at once)"
+            )
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend openai needs 'base_url', e.g. http://127.0.0.1:8000/v1")
 
