@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from dart_trl.config import RecipeError
 from dart_trl.dars.fields import FieldPath
-from dart_trl.dars.pools import Query, first_rows
+from dart_trl.dars.pools import Query, column_values, first_rows
 
 TOTALS = ("tot_n_samples", "tot_n_corrects")
 SHOWN_IDS = 5  # unmatched ids named in a warning
@@ -141,12 +141,12 @@ def load_info_table(spec: PoolInfoSpec, where: str) -> InfoTable:
     rate_columns = _rate_columns(spec, table.column_names, where)
     text_here = spec.join == "query" and not spec.queries
     require_columns(table, [spec.id, *([spec.query] if text_here else [])], where)
-    ids = [str(v) for v in table[spec.id]]
-    rates = [_rate(list(v)) for v in zip(*(table[c] for c in rate_columns), strict=True)]
+    ids = [str(v) for v in column_values(table, spec.id)]
+    rates = [_rate(list(v)) for v in zip(*(column_values(table, c) for c in rate_columns), strict=True)]
     if spec.join == "id":
         keys: list[str | None] = ids
     elif text_here:
-        keys = [normalize_query(t) if isinstance(t, str) else None for t in table[spec.query]]
+        keys = [normalize_query(t) if isinstance(t, str) else None for t in column_values(table, spec.query)]
     else:
         texts = _texts_by_id(spec, f"{where}: queries ({spec.queries})")
         keys = [texts.get(i) for i in ids]
@@ -169,10 +169,10 @@ def _texts_by_id(spec: PoolInfoSpec, where: str) -> dict[str, str]:
     table = load_table(spec.queries, split=spec.queries_split)
     require_columns(table, [spec.id, spec.query], where)
     table = table.select_columns([spec.id, spec.query])
-    table = table.select(first_rows(table[spec.id], FieldPath(spec.id)))
+    table = table.select(first_rows(table, FieldPath(spec.id)))
     return {
         str(i): normalize_query(t)
-        for i, t in zip(table[spec.id], table[spec.query], strict=True)
+        for i, t in zip(column_values(table, spec.id), column_values(table, spec.query), strict=True)
         if isinstance(t, str)
     }
 

@@ -192,11 +192,16 @@ def _column_paths(pool: PoolSpec, columns: list[str]) -> dict[str, FieldPath]:
     return {key: FieldPath.of(name, columns) for key, name in names.items() if name}
 
 
-def first_rows(values: Any, path: FieldPath) -> list[int]:
-    """Indices of the first row of each distinct value at ``path`` (values: the path's column)."""
+def column_values(table: Any, column: str) -> list[Any]:
+    """All values of one column of a ``datasets.Dataset``, read through Arrow (fast for millions of rows)."""
+    return table.with_format("arrow")[column].to_pylist()
+
+
+def first_rows(table: Any, path: FieldPath) -> list[int]:
+    """Indices of the first row of each distinct value at ``path`` in ``table``."""
     first: dict[str, int] = {}
-    for i, value in enumerate(values):
-        key = path.read({path.column: value})
+    for i, value in enumerate(column_values(table, path.column)):
+        key = path.read({path.column: value}) if path.keys else value
         if key is not MISSING and key is not None:
             first.setdefault(str(key).strip(), i)
     return sorted(first.values())
@@ -224,7 +229,7 @@ def load_pool(pool: PoolSpec, index: int, recipe: str | None = None) -> tuple[li
     row_indices: list[int] | range = range(rows_total)
     if pool.distinct:
         key_path = paths.get("id") or paths["query"]
-        row_indices = first_rows(table[key_path.column], key_path)
+        row_indices = first_rows(table, key_path)
         table = table.select(row_indices)
 
     def read(key: str, row: dict[str, Any]) -> Any:
