@@ -4,9 +4,13 @@ known difficulty from pool_info tables: joins by id and by query text, coverage,
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pandas as pd
 import pytest
+import yaml
+from conftest import REPO_ROOT, run_job
 
 from dart_trl.config import RecipeError
 from dart_trl.dars.allocation import AllocationConfig
@@ -15,6 +19,7 @@ from dart_trl.dars.fields import MISSING, FieldPath, parse_mapping
 from dart_trl.dars.finalize import finalize
 from dart_trl.dars.pools import PoolSpec, Query, load_pools
 from dart_trl.dars.store import SampleStore
+from dart_trl.tracking.offline import find_runs, read_run
 
 
 def write_jsonl(path, rows):
@@ -159,3 +164,53 @@ def test_query_info_keeps_known_pass_rates_and_the_coverage(tmp_path):
     coverage = frame.attrs["pool_info_coverage"]
     assert (coverage["matched"], coverage["pool_only"], coverage["info_only"]) == (1, 2, 1)
     assert coverage["first_pool_only"] == ["q2", "gsm8k/0"] and coverage["first_info_only"] == ["q9"]
+
+
+def test_generate_samples_with_known_pass_rates_and_logs_the_coverage(tmp_path, wandb_dir):
+    """The whole job, with a scripted sampler from tests/toy_plugins.py: partial coverage is printed and
+    warned about, known pass rates set the targets, and the coverage reaches W&B and query_info."""
+    pool = write_jsonl(
+        tmp_path / "pool.jsonl",
+        [{"id": f"q{i}", "q": f"What is {i} + {i + 2}?", "a": str(2 * i + 2)} for i in range(4)],
+    )
+    info = info_table(tmp_path, "info", [info_row("q0", 0.0, c=0), info_row("q1", 0.5), info_row("zz", 0.5)])
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    recipe = tmp_path / "dars.yaml"
+    values = {
+        "model_name_or_path": str(model),
+        "strategy": "prop2diff",
+        "k_p": 4,
+        "max_trials": 16,
+        "probe_samples": 4,
+        "backend": "toy_plugins.ArithmeticSampler",
+        "prompt_template": "raw",
+        "pools": [{"source": pool, "name": "toy", "id": "id", "query": "q", "answer": "a"}],
+        "pool_info": [info],
+        "output_dir": str(tmp_path / "out"),
+        "report_to": "wandb",
+    }
+    recipe.write_text(yaml.safe_dump(values))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = run_job([sys.executable, "-m", "dart_trl.cli", "generate", str(recipe)], timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (
+        "pool_info coverage: 2 of 4 queries matched (50.0% with known difficulty), 2 pool-only, 1 info-only"
+        in (done.stdout)
+    )
+    warning = [line for line in done.stderr.splitlines() if line.startswith("warning: partial pool_info")]
+    assert len(warning) == 1 and "first: q2, q3" in warning[0] and "first: zz" in warning[0]
+    frame = pd.read_parquet(tmp_path / "out" / "query_info.parquet").set_index("query_id")
+    assert frame.loc["q0", "known_pass_rate"] == 0.0 and frame.loc["q0", "target"] == 4  # hardest: k_p
+    assert frame.loc["q1", "target"] == 2  # fail rate 0.5 of the hardest's 1: k_p / 2
+    assert frame["pool_info"].fillna("-").tolist() == [info, info, "-", "-"]
+    assert frame.attrs["pool_info_coverage"]["pool_only"] == 2
+    assert yaml.safe_load((tmp_path / "out" / "recipe.resolved.yaml").read_text())["stop"] == []  # raw: none
+    run = read_run(find_runs(wandb_dir)[-1])
+    coverage = run.config["pool_info_coverage"]
+    assert (coverage["matched"], coverage["pool_only"], coverage["info_only"]) == (2, 2, 1)
+    assert coverage["sources"][0]["source"] == info and run.summary["queries_with_known_pass_rate"] == 2
