@@ -25,7 +25,14 @@ from dart_trl.config.checks import check_file, check_model
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.difficulty import KnownDifficulty, check_info_columns, join_pool_info
-from dart_trl.dars.pools import check_pool_columns, check_pool_files, load_pools, parse_shard, select_shard
+from dart_trl.dars.pools import (
+    Query,
+    check_pool_columns,
+    check_pool_files,
+    load_pools,
+    parse_shard,
+    select_shard,
+)
 from dart_trl.sampling import SamplingArguments
 
 RECIPE_TYPES = (DarsArguments, SamplingArguments, LaunchArguments)
@@ -92,7 +99,7 @@ def allocation_config(args: DarsArguments) -> AllocationConfig:
     )
 
 
-def known_difficulty(recipe: Recipe, args: DarsArguments, queries) -> KnownDifficulty:
+def known_difficulty(recipe: Recipe, args: DarsArguments, queries: list[Query]) -> KnownDifficulty:
     """Join the recipe's pool_info tables to the queries and print the coverage (a warning to stderr
     when it is partial); a table matching no query stops the job before any sampling."""
     known = join_pool_info(queries, args.pool_info_specs, str(recipe.path))
