@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dart_trl.dars.difficulty import PoolInfoSpec, info_specs
 from dart_trl.dars.pools import PoolSpec
 from dart_trl.dars.strategies import STRATEGIES, get_strategy
 from dart_trl.templates import TemplateName
@@ -43,12 +44,13 @@ class DarsArguments:
         default_factory=list,
         metadata={"help": "Query pools: a list of PoolSpec mappings (keys below)."},
     )
-    pool_info: str | None = field(
+    pool_info: str | list[str | PoolInfoSpec] | None = field(
         default=None,
         metadata={
-            "help": "Difficulty file (local file or Hub id) with query_id and pass_rate (or "
-            "tot_n_samples/tot_n_corrects), e.g. hkust-nlp/dart-math-pool-math-query-info. Queries not "
-            "in it are estimated online."
+            "help": "Known difficulty: pool-info tables (Hub ids or files, or PoolInfoSpec mappings, keys "
+            "below) with a query id and a pass rate, e.g. [hkust-nlp/dart-math-pool-math-query-info, "
+            "hkust-nlp/dart-math-pool-gsm8k-query-info]; joined to the pools by id or by query text. "
+            "Queries not in them are estimated online; a table matching no query is an error."
         },
     )
     prompt_template: TemplateName = field(
@@ -92,6 +94,11 @@ class DarsArguments:
         default=None, metadata={"help": "Hub dataset repo for push_to_hub, e.g. me/dart-math-hard."}
     )
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub dataset as private."})
+
+    @property
+    def pool_info_specs(self) -> list[PoolInfoSpec]:
+        """The ``pool_info`` tables as entries (a bare source is an entry with the defaults)."""
+        return info_specs(self.pool_info)
 
     def __post_init__(self) -> None:
         get_strategy(self.strategy)

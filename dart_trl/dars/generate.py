@@ -24,7 +24,15 @@ from dart_trl.config import (
 from dart_trl.config.checks import check_file, check_model
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
-from dart_trl.dars.pools import check_pool_sources, load_pools, parse_shard, select_shard
+from dart_trl.dars.difficulty import KnownDifficulty, check_info_columns, join_pool_info
+from dart_trl.dars.pools import (
+    Query,
+    check_pool_columns,
+    check_pool_files,
+    load_pools,
+    parse_shard,
+    select_shard,
+)
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.sampling import SamplingArguments
 
@@ -62,8 +70,9 @@ OPTIONS = GenerateOptions
 
 
 def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
-    """The files the recipe names exist and the pools have their columns, before anything loads. The model
-    is checked only for a run that samples (not for ``--plan`` or ``--merge``)."""
+    """The files the recipe names exist (local pools, pool_info) and have the columns it names, read from
+    their schemas before any rows load. The model is checked only for a run that samples (not for
+    ``--plan`` or ``--merge``)."""
     args: DarsArguments = recipe.get(DarsArguments)
     where = str(recipe.path)
     if options is None or not (options.plan or options.merge is not None):
@@ -72,8 +81,12 @@ def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
         raise RecipeError(f"{where}: key 'output_dir' is required")
     if not args.pools:
         raise RecipeError(f"{where}: key 'pools' is empty; declare at least one query pool")
-    check_pool_sources(args.pools, where)
-    check_file(args.pool_info, where, "pool_info")
+    check_pool_files(args.pools, where)
+    for i, spec in enumerate(args.pool_info_specs):
+        check_file(spec.source, where, f"pool_info[{i}]")
+        check_file(spec.queries, where, f"pool_info[{i}].queries")
+    check_pool_columns(args.pools, where)
+    check_info_columns(args.pool_info_specs, where)
 
 
 def allocation_config(args: DarsArguments) -> AllocationConfig:
@@ -87,6 +100,23 @@ def allocation_config(args: DarsArguments) -> AllocationConfig:
         fraction=args.request_fraction,
         max_samples_per_round=args.max_samples_per_round,
     )
+
+
+def known_difficulty(recipe: Recipe, args: DarsArguments, queries: list[Query]) -> KnownDifficulty:
+    """Join the recipe's pool_info tables to the queries and print the coverage (a warning to stderr
+    when it is partial); a table matching no query stops the job before any sampling."""
+    known = join_pool_info(queries, args.pool_info_specs, str(recipe.path))
+    if known.coverage is not None:
+        print("\n".join(known.coverage.lines()))
+        warning = known.coverage.warning()
+        if warning:
+            print(warning, file=sys.stderr)
+    return known
+
+
+def coverage_config(known: KnownDifficulty) -> dict:
+    """The pool_info coverage as W&B config values (none without pool_info)."""
+    return {} if known.coverage is None else {"pool_info_coverage": known.coverage.as_dict()}
 
 
 def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, **extra):
@@ -126,7 +156,6 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run data synthesis (or ``--plan`` / ``--merge``) from a recipe."""
-    from dart_trl.dars.difficulty import load_pass_rates
     from dart_trl.dars.merge import find_shard_dirs, merge_shards, shard_dirname
     from dart_trl.dars.plan import plan_text
     from dart_trl.dars.report import Reporter
@@ -142,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     sampling: SamplingArguments = recipe.get(SamplingArguments)
     config = allocation_config(args)
     output_dir = Path(args.output_dir)
-    known = load_pass_rates(args.pool_info) if args.pool_info else {}
+    recipe.values["stop"] = sampling.resolve_stop([args.prompt_template])  # shown in the resolved recipe
 
     if options.merge is not None:
         lock_output_dir(output_dir)
@@ -153,20 +182,26 @@ def main(argv: list[str] | None = None) -> int:
         queries = merge_shards(store, dirs)
         write_resolved_recipe(recipe, output_dir)
         print(f"merged {len(dirs)} shard directories ({len(queries)} queries) into {output_dir}")
-        run = _start_wandb(recipe, args, output_dir, merged_from=[str(d) for d in dirs])
+        known = known_difficulty(recipe, args, queries)
+        run = _start_wandb(
+            recipe, args, output_dir, merged_from=[str(d) for d in dirs], **coverage_config(known)
+        )
         reporter = Reporter(run, len(queries), len(queries)) if run is not None else None
         return _finish(recipe, args, config, store, queries, known, reporter)
 
     shard = parse_shard(options.shard) if options.shard else None
-    queries, reports = load_pools(args.pools)
+    queries, reports = load_pools(args.pools, str(recipe.path))
     for report in reports:
         print(report.line())
+    known = known_difficulty(recipe, args, queries)  # over the whole pool, so every shard sees the same
     queries = select_shard(queries, shard)
     if shard is not None:
         output_dir = output_dir / shard_dirname(*shard)
         print(f"shard {shard[0]}/{shard[1]}: {len(queries)} queries -> {output_dir}")
     if options.plan:
-        print(plan_text(queries, config, known, args.plan_pass_rates, args.plan_samples_per_second))
+        rates = known.pass_rates
+        print(plan_text(queries, config, rates, args.plan_pass_rates, args.plan_samples_per_second))
+        print(f"stop strings: {sampling.stop}")
         return 0
 
     lock_output_dir(output_dir)
@@ -197,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.grading import Grader
 
-    run = _start_wandb(recipe, args, output_dir, num_queries=len(queries), shard=options.shard)
+    run = _start_wandb(
+        recipe, args, output_dir, num_queries=len(queries), shard=options.shard, **coverage_config(known)
+    )
     reporter = Reporter(run, len(queries))
     with Grader(mode="default", timeout=args.grading_timeout) as grader:
         synthesize(
@@ -211,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             max_rounds=args.max_rounds,
             chunk_samples=args.chunk_samples,
             on_round=reporter.round_done,
-            known_pass_rates=known,
+            known_pass_rates=known.pass_rates,
         )
     return _finish(recipe, args, config, store, queries, known, reporter)
 

@@ -463,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     specs, loaded = load_benchmarks(recipe)
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
     lock_output_dir(args.output_dir)
+    templates = [args.prompt_template or spec.benchmark.template for spec in specs]
+    recipe.values["stop"] = sampling.resolve_stop(templates)  # default: the templates' turn markers
     out = prepare_output_dir(args, sampling)
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dart_trl.sampling.registry import check_backend
+from dart_trl.templates import turn_markers
 
 
 @dataclass
@@ -25,7 +26,14 @@ class SamplingArguments:
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling probability mass."})
     max_tokens: int = field(default=2048, metadata={"help": "Most new tokens per completion."})
     stop: list[str] | None = field(
-        default=None, metadata={"help": "Strings that end a completion (not kept)."}
+        default=None,
+        metadata={
+            "help": "Strings that end a completion (not kept). Default: the prompt template's turn markers, "
+            "as in the paper (alpaca: '### Instruction:', '### Response:'; deepseekmath: 'User:', "
+            "'Assistant:'); [] for none (on the command line: --stop A B, or a bare --stop for none). "
+            "The resolved recipe shows the stops in effect.",
+            "nargs": "*",
+        },
     )
     seed: int = field(
         default=42, metadata={"help": "Base random seed; each request derives its own from it."}
@@ -55,6 +63,12 @@ class SamplingArguments:
     max_retries: int = field(default=5, metadata={"help": "openai: retries per request (with backoff)."})
     batch_size: int = field(default=32, metadata={"help": "transformers: sequences generated together."})
 
+    def resolve_stop(self, templates: Iterable[str]) -> list[str]:
+        """Fill ``stop`` left at its default with the turn markers of the prompt ``templates``; return it."""
+        if self.stop is None:
+            self.stop = turn_markers(templates)
+        return self.stop
+
     def __post_init__(self) -> None:
         check_backend(self.backend)
         if self.temperature < 0:
@@ -70,6 +84,10 @@ class SamplingArguments:
             raise ValueError(f"max_model_len must be at least 1, got {self.max_model_len}")
         if self.request_timeout <= 0 or self.max_retries < 0:
             raise ValueError("request_timeout must be > 0 and max_retries >= 0")
+        if self.stop is not None and not all(self.stop):
+            raise ValueError(
+                "stop strings must not be empty (an empty one would end every completion at once)"
+            )
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend openai needs 'base_url', e.g. http://127.0.0.1:8000/v1")
 
