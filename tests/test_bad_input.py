@@ -123,7 +123,7 @@ CASES = [
     # files the recipe names
     ("missing_model_dir", "generate", {"model_name_or_path": "./no/such/model"}, [], ["key 'model_name_or_path'", "does not exist"]),
     ("missing_pool_file", "generate", {"pools": [{"source": "./missing/pool.jsonl", "answer": "a"}]}, [], ["pools[0]: pool file not found"]),
-    ("missing_pool_info", "generate", {"pool_info": "./missing/info.parquet"}, [], ["key 'pool_info'", "./missing/info.parquet"]),
+    ("missing_pool_info", "generate", {"pool_info": "./missing/info.parquet"}, [], ["key 'pool_info[0]'", "./missing/info.parquet"]),
     ("missing_sft_dataset", "sft", {"dataset_name": "./missing/data.jsonl"}, [], ["key 'dataset_name'", "./missing/data.jsonl"]),
     ("missing_benchmark_file", "eval", {"benchmarks": [{"name": "mine", "data_files": ["./missing/b.jsonl"], "query_field": "q", "answer_field": "a"}]}, [], ["./missing/b.jsonl"]),
     ("missing_query_info", "levels", {"small_query_info": "./missing/qi.parquet"}, [], ["key 'small_query_info'", "./missing/qi.parquet"]),
