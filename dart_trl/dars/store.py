@@ -124,15 +124,21 @@ class SampleStore:
             (json.dumps({k: r.get(k) for k in RAW_FIELDS}, ensure_ascii=False) + "\n").encode()
             for r in records
         )
-        self._writer.write(data)
-        self._writer.flush()
-        os.fsync(self._writer.fileno())
+        try:
+            self._writer.write(data)
+            self._writer.flush()
+            os.fsync(self._writer.fileno())
+        except OSError as err:  # a full disk: name the file; what was fsynced before stays
+            raise OSError(err.errno, err.strerror, self._writer.name) from None
 
     def close(self) -> None:
         """Close this run's shard file."""
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except OSError:
+                pass  # its last write failed and was reported; the file keeps what was fsynced
 
     def tally(
         self, query_ids: Iterable[str], known_pass_rates: dict[str, float] | None = None
