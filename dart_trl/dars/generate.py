@@ -156,15 +156,16 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run data synthesis (or ``--plan`` / ``--merge``) from a recipe."""
+    recipe, options = parse_recipe(argv, "generate", RECIPE_TYPES, OPTIONS)
+    validate(recipe, options)
+
+    import datasets
+
     from dart_trl.dars.merge import find_shard_dirs, merge_shards, shard_dirname
     from dart_trl.dars.plan import plan_text
     from dart_trl.dars.report import Reporter
     from dart_trl.dars.store import SampleStore
     from dart_trl.dars.synthesis import synthesize
-
-    recipe, options = parse_recipe(argv, "generate", RECIPE_TYPES, OPTIONS)
-    validate(recipe, options)
-    import datasets
 
     datasets.disable_progress_bars()  # the run has its own progress bar; keep errors to one line
     args: DarsArguments = recipe.get(DarsArguments)

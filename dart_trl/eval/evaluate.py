@@ -456,11 +456,12 @@ def _percent(accuracy: float | None) -> str:
 @releases_output_dir_locks
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
+    recipe, _ = parse_recipe(argv, "eval", RECIPE_TYPES)
+    specs, loaded = load_benchmarks(recipe)
+
     from dart_trl.grading import Grader
     from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
-    recipe, _ = parse_recipe(argv, "eval", RECIPE_TYPES)
-    specs, loaded = load_benchmarks(recipe)
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
     lock_output_dir(args.output_dir)
     templates = [args.prompt_template or spec.benchmark.template for spec in specs]

@@ -202,10 +202,11 @@ def validate(recipe: Recipe) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Label the pool and write ``levels.parquet`` with a per-level count summary."""
-    import pandas as pd
-
     recipe, _ = parse_recipe(argv, "levels", RECIPE_TYPES)
     validate(recipe)
+
+    import pandas as pd
+
     args = recipe.get(LevelsArguments)
     rates = {m: read_pass_rates(src) if (src := getattr(args, f"{m}_query_info")) else None for m in MODELS}
     pool = None
