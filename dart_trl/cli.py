@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from dart_trl.config import (
     run_guarded,
 )
 from dart_trl.config.resources import resolve_accelerate_config
+from dart_trl.processes import call, watchdog
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,9 @@ def run_subcommand(name: str, argv: Sequence[str]) -> int:
     sub = SUBCOMMANDS[name]
     job = importlib.import_module(sub.module)
     if sub.launch_as and not {"-h", "--help"} & set(argv):
-        return subprocess.call(accelerate_command(job, sub.launch_as, argv), env=launch_env())
+        command = accelerate_command(job, sub.launch_as, argv)
+        with watchdog():
+            return call(command, env=launch_env())
     return int(job.main(list(argv)) or 0)
 
 

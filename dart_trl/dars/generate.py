@@ -23,6 +23,7 @@ from dart_trl.config import (
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.pools import check_pool_declarations, load_pools, parse_shard, select_shard
+from dart_trl.processes import watched
 from dart_trl.sampling import SamplingArguments
 from dart_trl.templates import template_names
 
@@ -116,6 +117,7 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
     return 0
 
 
+@watched
 def main(argv: list[str] | None = None) -> int:
     """Run data synthesis (or ``--plan`` / ``--merge``) from a recipe."""
     from dart_trl.dars.difficulty import load_pass_rates

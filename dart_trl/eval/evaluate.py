@@ -43,6 +43,7 @@ from dart_trl.eval.benchmarks import (
     remap_fields,
 )
 from dart_trl.eval.results import RESULTS_NAME, write_results
+from dart_trl.processes import watched
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
 from dart_trl.templates import CHAT, format_prompt, template_names
 
@@ -399,6 +400,7 @@ def recipe_help() -> str:
     return "\n".join(lines)
 
 
+@watched
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
     from dart_trl.grading import Grader

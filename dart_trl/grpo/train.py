@@ -39,6 +39,7 @@ from dart_trl.grpo.stages import (
     render_prompts,
     write_json_atomic,
 )
+from dart_trl.processes import ends_process_group
 from dart_trl.templates import template_names
 
 JOB_TYPE = "grpo-stage"
@@ -304,6 +305,7 @@ def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_las
     return summary
 
 
+@ends_process_group
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
     from accelerate import PartialState

@@ -18,6 +18,7 @@ from pathlib import Path
 from trl import ModelConfig, SFTConfig
 
 from dart_trl.config import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.processes import ends_process_group
 from dart_trl.templates import template_names
 
 logger = logging.getLogger("dart_trl.sft.train")
@@ -135,6 +136,7 @@ def set_generation_eos(model, tokenizer) -> None:
     model.config.eos_token_id = eos
 
 
+@ends_process_group
 def main(argv: list[str] | None = None) -> int:
     """Run SFT from a recipe: prepare the data, train with ``SFTTrainer``, save model, tokenizer and recipe."""
     from accelerate import PartialState

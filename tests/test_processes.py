@@ -1,0 +1,216 @@
+"""Process lifetime (``dart_trl.processes``) with real processes and real signals: nothing outlives its job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+from conftest import REPO_ROOT
+
+from dart_trl.processes import alive, run_bounded, wait_gone
+
+# A child that ignores SIGTERM (so only SIGKILL ends it) and sleeps for a long time.
+STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+
+
+def start_script(code: str) -> tuple[subprocess.Popen, list[int]]:
+    """Run ``code`` in a fresh interpreter; return the process and the pids it prints on its first line."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        start_new_session=True,
+    )
+    line = process.stdout.readline()
+    assert line.strip(), f"the script printed nothing (exit {process.wait()})"
+    return process, [int(pid) for pid in line.split()]
+
+
+def kill_and_wait(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def survivors(pids: list[int], within: float) -> list[psutil.Process]:
+    """The processes among ``pids`` still alive ``within`` seconds from now (they are SIGKILLed then)."""
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    left = wait_gone(processes, within)
+    for process in left:
+        process.kill()
+    return left
+
+
+def test_grader_workers_started_from_short_lived_threads_live_on_and_die_with_their_process():
+    process, pids = start_script(
+        """
+        from dart_trl.grading.workers import WorkerPool
+        pool = WorkerPool(size=2, timeout=60, memory_limit_mb=0)
+        task = {"pred": "x**2", "gold": "x*x", "opts": {}}
+        pool.map([task, task, task])  # workers start on the pool's executor threads, which then end
+        print(*(w.proc.pid for w in list(pool._idle.queue)), flush=True)
+        import time; time.sleep(600)
+        """
+    )
+    try:
+        assert len(pids) == 2
+        time.sleep(1.0)
+        assert all(alive(psutil.Process(pid)) for pid in pids), (
+            "a worker died with the thread that started it"
+        )
+    finally:
+        kill_and_wait(process)
+    assert not survivors(pids, within=10), "grader workers outlived their process"
+
+
+def test_watchdog_stops_what_a_killed_job_started_in_any_session():
+    process, pids = start_script(
+        f"""
+        import subprocess, sys
+        from dart_trl.processes import watchdog
+        with watchdog() as guard:
+            same_group = subprocess.Popen([sys.executable, "-c", {STUBBORN!r}])
+            own_session = subprocess.Popen(
+                [sys.executable, "-c", "import subprocess, sys, time; "
+                 "subprocess.Popen([sys.executable, '-c', {STUBBORN!r}]); time.sleep(600)"],
+                start_new_session=True,
+            )
+            import psutil, time
+            while len(psutil.Process().children(recursive=True)) < 4:  # watchdog, 2 children, grandchild
+                time.sleep(0.1)
+            time.sleep(1.0)  # let the watchdog record them
+            print(guard.pid, *(p.pid for p in psutil.Process().children(recursive=True)), flush=True)
+            time.sleep(600)
+        """
+    )
+    try:
+        assert len(set(pids)) == 4
+    finally:
+        kill_and_wait(process)
+    assert not survivors(pids, within=10), "processes outlived the job"
+
+
+def test_watchdog_leaves_quietly_when_the_job_ends():
+    done = run_bounded(
+        [sys.executable, "-c", "from dart_trl.processes import watched\nwatched(lambda: 0)()\nprint('ok')"],
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert (done.returncode, done.stdout.strip(), done.leftovers) == (0, "ok", [])
+    assert "stopping what it started" not in done.stderr
+
+
+def test_run_bounded_is_not_blocked_by_a_grandchild_holding_its_output():
+    # The child exits at once; a grandchild in its own session keeps stdout and stderr open.
+    code = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True)"
+    start = time.monotonic()
+    done = run_bounded([sys.executable, "-c", code], timeout=60, leftover_grace=2)
+    assert done.returncode == 0 and not done.timed_out
+    assert len(done.leftovers) == 1 and "python" in done.leftovers[0]
+    assert time.monotonic() - start < 30
+
+
+def test_run_bounded_kills_a_hung_tree_and_keeps_the_stacks():
+    code = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", {STUBBORN!r}], start_new_session=True)
+        def stuck_here():
+            time.sleep(600)
+        stuck_here()
+        """
+    )
+    start = time.monotonic()
+    done = run_bounded([sys.executable, "-c", code], timeout=5, dump_seconds=5)
+    assert done.timed_out and time.monotonic() - start < 40
+    assert "stuck_here" in done.stderr  # faulthandler's stack dump on SIGABRT
+    assert not [p for p in psutil.Process().children(recursive=True) if "SIG_IGN" in " ".join(p.cmdline())]
+
+
+def test_call_stops_the_whole_tree_when_interrupted():
+    process, pids = start_script(
+        f"""
+        import sys, threading, time, psutil
+        from dart_trl.processes import call
+        tree = [sys.executable, "-c", "import subprocess, sys, time; "
+                "subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True); time.sleep(600)"]
+        def report():
+            while len(psutil.Process().children(recursive=True)) < 2:
+                time.sleep(0.1)
+            print(*(p.pid for p in psutil.Process().children(recursive=True)), flush=True)
+        threading.Thread(target=report).start()
+        try:
+            call(tree, grace=1)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        """
+    )
+    try:
+        assert len(pids) == 2
+        process.send_signal(
+            signal.SIGINT
+        )  # only the caller: its child ignores nothing, its grandchild SIGTERM
+        assert process.stdout.readline().strip() == "interrupted"
+        assert process.wait(timeout=30) == 0
+        assert not [pid for pid in pids if psutil.pid_exists(pid) and alive(psutil.Process(pid))]
+    finally:
+        if process.poll() is None:
+            kill_and_wait(process)
+        survivors(pids, within=0)
+
+
+def test_a_training_main_destroys_its_process_group_when_it_raises(tmp_path):
+    done = run_bounded(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import torch.distributed as dist
+                from dart_trl.processes import ends_process_group
+                @ends_process_group
+                def main():
+                    dist.init_process_group("gloo", init_method="file://{tmp_path}/store", rank=0, world_size=1)
+                    raise RuntimeError("training failed")
+                try:
+                    main()
+                except RuntimeError:
+                    print("initialized after the error:", dist.is_initialized())
+                """
+            ),
+        ],
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "initialized after the error: False" in done.stdout
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_spawn_bound_child_dies_with_its_parent(signal_name):
+    process, pids = start_script(
+        f"""
+        import sys, threading, time
+        from dart_trl.processes import spawn_bound
+        started = []
+        thread = threading.Thread(target=lambda: started.append(spawn_bound([sys.executable, "-c", {STUBBORN!r}])))
+        thread.start(); thread.join()
+        print(started[0].pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    process.send_signal(getattr(signal, signal_name))
+    process.wait(timeout=30)
+    assert not survivors(pids, within=10)
