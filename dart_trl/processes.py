@@ -8,8 +8,10 @@
   does not watch the process that created it.
 - :func:`spawn_bound`: start a child that the kernel kills when this process dies (Linux
   ``PR_SET_PDEATHSIG``), for the long-lived helpers we start ourselves (grader workers).
-- :func:`ends_process_group`: a training job's ``main`` destroys torch.distributed's process group on
-  its way out, also when it raises, so no rank sits in a process-group destructor at exit.
+- :func:`ends_process_group` and :func:`run_rank`: a training job's ``main`` destroys
+  torch.distributed's process group on its way out, also when it raises, and a rank process ends
+  without the interpreter's final teardown, where a gloo process group's destructor can wait for
+  ever on a worker thread that waits for the GIL.
 - :func:`run_bounded`: run a command to completion under a hard deadline, kill its whole process tree
   on timeout (first with SIGABRT, so Python processes with ``PYTHONFAULTHANDLER`` print their stacks),
   and never block on pipes that a grandchild holds; tests and benchmarks launch jobs with it.
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import os
@@ -34,6 +37,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import SimpleQueue
+from typing import NoReturn
 
 import psutil
 
@@ -320,6 +324,36 @@ def ends_process_group(main: Callable[..., int]) -> Callable[..., int]:
             destroy_process_group()
 
     return run
+
+
+def run_rank(main: Callable[[], int | None]) -> NoReturn:
+    """Run ``main()`` as a process of a multi-process (torch.distributed) job, then exit with its code.
+
+    Python's last step at exit destroys the remaining objects with the GIL held. A gloo process group
+    (kept alive by the DDP model even after :func:`destroy_process_group`) joins its worker threads in
+    its destructor, and a worker still releasing the tensors of its last collective needs the GIL:
+    the rank never exits (seen under load: 1 of 14 two-process runs). So once the job is done, a rank
+    waits for its non-daemon threads and runs the ``atexit`` handlers (W&B, logging, temporary files)
+    as usual, flushes its output, and leaves with ``os._exit``, skipping only that object teardown.
+    A process that is not a rank of a multi-process job exits normally. An exception ``main`` raises
+    is printed as Python would print it, with exit code 1.
+    """
+    try:
+        code = int(main() or 0)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # -- running a job under a deadline ------------------------------------------------------------------

@@ -214,3 +214,29 @@ def test_spawn_bound_child_dies_with_its_parent(signal_name):
     process.send_signal(getattr(signal, signal_name))
     process.wait(timeout=30)
     assert not survivors(pids, within=10)
+
+
+HANGS_AT_TEARDOWN = """
+import atexit, sys, threading
+from dart_trl.processes import run_rank
+
+class HangsAtTeardown:
+    def __del__(self):  # like a gloo process group joining a worker thread that waits for the GIL
+        threading.Event().wait()
+
+keep = HangsAtTeardown()
+atexit.register(lambda: print("atexit handlers ran", flush=True))
+run_rank(lambda: int(sys.argv[1]) if sys.argv[1] != "raise" else 1 / 0)
+"""
+
+
+@pytest.mark.parametrize("argument, code", [("0", 0), ("3", 3), ("raise", 1)])
+def test_a_rank_exits_with_its_code_past_a_destructor_that_would_hang(argument, code):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "WORLD_SIZE": "2"}
+    done = run_bounded(
+        [sys.executable, "-c", HANGS_AT_TEARDOWN, argument], timeout=60, dump_seconds=5, env=env
+    )
+    assert not done.timed_out, done.stderr
+    assert done.returncode == code
+    assert "atexit handlers ran" in done.stdout
+    assert ("ZeroDivisionError" in done.stderr) == (argument == "raise")
