@@ -387,13 +387,14 @@ def run_bounded(
     ``PYTHONFAULTHANDLER=1`` (set here) Python processes print their stacks to stderr; whatever is
     still alive ``dump_seconds`` later gets SIGKILL (``before_abort``, if given, sees them first,
     e.g. to take native stacks). After a normal exit, processes of the command still alive
-    ``leftover_grace`` seconds later are stopped and listed in ``leftovers``. The command dies with
-    us (:func:`spawn_bound`), and then its jobs' watchdogs stop what it started.
+    ``leftover_grace`` seconds later are stopped and listed in ``leftovers``. If we die meanwhile, the
+    command dies with us (:func:`spawn_bound`) and a :func:`watchdog` stops the rest of its tree.
     """
     token = uuid.uuid4().hex
     env = {**popen_kwargs.pop("env", os.environ), "PYTHONFAULTHANDLER": "1", RUN_ENV: token}
     recorded: dict[int, psutil.Process] = {}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with watchdog(), tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        env[JOB_ENV] = os.environ[JOB_ENV]  # ours: our watchdog's mark
         start = time.monotonic()
         process = spawn_bound(
             list(command), stdout=out, stderr=err, env=env, start_new_session=True, **popen_kwargs

@@ -139,6 +139,27 @@ def test_run_bounded_kills_a_hung_tree_and_keeps_the_stacks():
     assert not [p for p in psutil.Process().children(recursive=True) if "SIG_IGN" in " ".join(p.cmdline())]
 
 
+def test_a_killed_harness_takes_the_whole_tree_of_its_command_along():
+    process, pids = start_script(
+        f"""
+        import sys, threading, time, psutil
+        from dart_trl.processes import run_bounded
+        tree = [sys.executable, "-c", "import subprocess, sys, time; "
+                "subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True); time.sleep(600)"]
+        def report():
+            while len(psutil.Process().children(recursive=True)) < 3:  # watchdog, command, its child
+                time.sleep(0.1)
+            time.sleep(1.5)  # let the watchdog record them
+            print(*(p.pid for p in psutil.Process().children(recursive=True)), flush=True)
+        threading.Thread(target=report, daemon=True).start()
+        run_bounded(tree, timeout=600)
+        """
+    )
+    assert len(pids) == 3
+    kill_and_wait(process)
+    assert not survivors(pids, within=10), "the command's processes outlived the harness"
+
+
 def test_call_stops_the_whole_tree_when_interrupted():
     process, pids = start_script(
         f"""
