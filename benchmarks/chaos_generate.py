@@ -43,9 +43,9 @@ import psutil
 
 from dart_trl.processes import (
     descendants,
-    describe,
     job_token,
     marked_processes,
+    process_names,
     run_bounded,
     stop_processes,
     wait_gone,
@@ -244,14 +244,14 @@ class Chaos:
             return None
         tree = [p for p in descendants(process.pid) + marked_processes(token) if p.pid != main.pid]
         tree = list({p.pid: p for p in tree}.values())
-        names = describe(tree).split(", ") if tree else []
+        names = process_names(tree)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         killed_at = time.monotonic()
         samples = len(raw_records(out))
         left = job_remains(tree, token, killed_at + ORPHAN_SECONDS)
         gone_seconds = time.monotonic() - killed_at
-        orphans = describe(left).split(", ") if left else []
+        orphans = process_names(left)
         stop_processes(left)
         if expect_rebuild and REBUILT_NOTE in log.read_text():
             self.report.states_rebuilt += 1

@@ -97,15 +97,15 @@ def stop_processes(processes: Iterable[psutil.Process], grace: float = GRACE_SEC
     return stubborn
 
 
-def describe(processes: Iterable[psutil.Process]) -> str:
-    """``name (pid), ...`` of the processes, for one log line."""
-    parts = []
+def process_names(processes: Iterable[psutil.Process]) -> list[str]:
+    """``name (pid)`` of each process, for logs and reports."""
+    names = []
     for process in processes:
         try:
-            parts.append(f"{process.name()} ({process.pid})")
+            names.append(f"{process.name()} ({process.pid})")
         except psutil.NoSuchProcess:
-            parts.append(f"? ({process.pid})")
-    return ", ".join(parts)
+            names.append(f"? ({process.pid})")
+    return names
 
 
 # -- parent-death signal -----------------------------------------------------------------------------
@@ -276,8 +276,9 @@ def _watch(job_pid: int, token: str) -> int:
                 break
     leftovers = _left_behind(recorded, token)
     if leftovers:
+        names = ", ".join(process_names(leftovers))
         print(
-            f"dart-trl: job process {job_pid} died; stopping what it started: {describe(leftovers)}",
+            f"dart-trl: job process {job_pid} died; stopping what it started: {names}",
             file=sys.stderr,
             flush=True,
         )
@@ -409,7 +410,7 @@ def run_bounded(
                 pass
         timed_out = process.poll() is None
         tree = [*recorded.values(), *descendants(process.pid), *marked_processes(token, RUN_ENV)]
-        leftovers = ""
+        leftovers: list[str] = []
         if timed_out:
             with suppress(psutil.NoSuchProcess):
                 tree.append(psutil.Process(process.pid))
@@ -420,7 +421,7 @@ def run_bounded(
             process.wait()
         else:
             stragglers = wait_gone(list({p.pid: p for p in tree}.values()), leftover_grace)
-            leftovers = describe(stragglers)
+            leftovers = process_names(stragglers)
             stop_processes(stragglers)
         seconds = time.monotonic() - start
         out.seek(0)
@@ -432,7 +433,7 @@ def run_bounded(
             err.read().decode(errors="replace"),
             seconds,
             timed_out,
-            leftovers.split(", ") if leftovers else [],
+            leftovers,
         )
 
 

@@ -19,8 +19,8 @@ from dart_trl.processes import alive, run_bounded, wait_gone
 STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
 
 
-def start_script(code: str) -> tuple[subprocess.Popen, list[int]]:
-    """Run ``code`` in a fresh interpreter; return the process and the pids it prints on its first line."""
+def start_script(code: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """Run ``code`` in a fresh interpreter; return it and the processes whose pids it prints on its first line."""
     process = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         stdout=subprocess.PIPE,
@@ -31,7 +31,7 @@ def start_script(code: str) -> tuple[subprocess.Popen, list[int]]:
     )
     line = process.stdout.readline()
     assert line.strip(), f"the script printed nothing (exit {process.wait()})"
-    return process, [int(pid) for pid in line.split()]
+    return process, [psutil.Process(int(pid)) for pid in line.split()]
 
 
 def kill_and_wait(process: subprocess.Popen) -> None:
@@ -39,14 +39,8 @@ def kill_and_wait(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def survivors(pids: list[int], within: float) -> list[psutil.Process]:
-    """The processes among ``pids`` still alive ``within`` seconds from now (they are SIGKILLed then)."""
-    processes = []
-    for pid in pids:
-        try:
-            processes.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
+def survivors(processes: list[psutil.Process], within: float) -> list[psutil.Process]:
+    """The processes still alive ``within`` seconds from now (they are SIGKILLed then)."""
     left = wait_gone(processes, within)
     for process in left:
         process.kill()
@@ -54,7 +48,7 @@ def survivors(pids: list[int], within: float) -> list[psutil.Process]:
 
 
 def test_grader_workers_started_from_short_lived_threads_live_on_and_die_with_their_process():
-    process, pids = start_script(
+    process, started = start_script(
         """
         from dart_trl.grading.workers import WorkerPool
         pool = WorkerPool(size=2, timeout=60, memory_limit_mb=0)
@@ -65,18 +59,16 @@ def test_grader_workers_started_from_short_lived_threads_live_on_and_die_with_th
         """
     )
     try:
-        assert len(pids) == 2
+        assert len(started) == 2
         time.sleep(1.0)
-        assert all(alive(psutil.Process(pid)) for pid in pids), (
-            "a worker died with the thread that started it"
-        )
+        assert all(alive(p) for p in started), "a worker died with the thread that started it"
     finally:
         kill_and_wait(process)
-    assert not survivors(pids, within=10), "grader workers outlived their process"
+    assert not survivors(started, within=10), "grader workers outlived their process"
 
 
 def test_watchdog_stops_what_a_killed_job_started_in_any_session():
-    process, pids = start_script(
+    process, started = start_script(
         f"""
         import subprocess, sys
         from dart_trl.processes import watchdog
@@ -96,10 +88,10 @@ def test_watchdog_stops_what_a_killed_job_started_in_any_session():
         """
     )
     try:
-        assert len(set(pids)) == 4
+        assert len({p.pid for p in started}) == 4
     finally:
         kill_and_wait(process)
-    assert not survivors(pids, within=10), "processes outlived the job"
+    assert not survivors(started, within=10), "processes outlived the job"
 
 
 def test_watchdog_leaves_quietly_when_the_job_ends():
@@ -140,7 +132,7 @@ def test_run_bounded_kills_a_hung_tree_and_keeps_the_stacks():
 
 
 def test_a_killed_harness_takes_the_whole_tree_of_its_command_along():
-    process, pids = start_script(
+    process, started = start_script(
         f"""
         import sys, threading, time, psutil
         from dart_trl.processes import run_bounded
@@ -155,13 +147,13 @@ def test_a_killed_harness_takes_the_whole_tree_of_its_command_along():
         run_bounded(tree, timeout=600)
         """
     )
-    assert len(pids) == 3
+    assert len(started) == 3
     kill_and_wait(process)
-    assert not survivors(pids, within=10), "the command's processes outlived the harness"
+    assert not survivors(started, within=10), "the command's processes outlived the harness"
 
 
 def test_call_stops_the_whole_tree_when_interrupted():
-    process, pids = start_script(
+    process, started = start_script(
         f"""
         import sys, threading, time, psutil
         from dart_trl.processes import call
@@ -179,17 +171,17 @@ def test_call_stops_the_whole_tree_when_interrupted():
         """
     )
     try:
-        assert len(pids) == 2
+        assert len(started) == 2
         process.send_signal(
             signal.SIGINT
         )  # only the caller: its child ignores nothing, its grandchild SIGTERM
         assert process.stdout.readline().strip() == "interrupted"
         assert process.wait(timeout=30) == 0
-        assert not [pid for pid in pids if psutil.pid_exists(pid) and alive(psutil.Process(pid))]
+        assert not [p for p in started if alive(p)]
     finally:
         if process.poll() is None:
             kill_and_wait(process)
-        survivors(pids, within=0)
+        survivors(started, within=0)
 
 
 def test_a_training_main_destroys_its_process_group_when_it_raises(tmp_path):
@@ -221,7 +213,7 @@ def test_a_training_main_destroys_its_process_group_when_it_raises(tmp_path):
 
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
 def test_spawn_bound_child_dies_with_its_parent(signal_name):
-    process, pids = start_script(
+    process, started = start_script(
         f"""
         import sys, threading, time
         from dart_trl.processes import spawn_bound
@@ -234,7 +226,7 @@ def test_spawn_bound_child_dies_with_its_parent(signal_name):
     )
     process.send_signal(getattr(signal, signal_name))
     process.wait(timeout=30)
-    assert not survivors(pids, within=10)
+    assert not survivors(started, within=10)
 
 
 HANGS_AT_TEARDOWN = """
@@ -261,3 +253,62 @@ def test_a_rank_exits_with_its_code_past_a_destructor_that_would_hang(argument, 
     assert done.returncode == code
     assert "atexit handlers ran" in done.stdout
     assert ("ZeroDivisionError" in done.stderr) == (argument == "raise")
+
+
+def write_generate_recipe(tmp_path, model, backend: str):
+    """A DARS-Uniform recipe the tiny random model cannot finish quickly (its answers are never right)."""
+    import json
+
+    import yaml
+
+    pool = tmp_path / "pool.jsonl"
+    rows = [{"id": f"q{i}", "question": f"Q: {i}+{i}=?\nA:", "answer": str(2 * i)} for i in range(3)]
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = {
+        "model_name_or_path": str(model),
+        "strategy": "uniform",
+        "k_u": 1,
+        "max_trials": 4000,
+        "chunk_samples": 4,
+        "pools": [{"source": str(pool), "name": "add", "id": "id", "query": "question", "answer": "answer"}],
+        "prompt_template": "raw",
+        "output_dir": str(tmp_path / "out"),
+        "backend": backend,
+        "max_tokens": 8,
+        "max_model_len": 256,
+        "batch_size": 4,
+        "report_to": "none",
+    }
+    path = tmp_path / "dars.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.mark.parametrize("backend", ["transformers", pytest.param("vllm", marks=pytest.mark.vllm)])
+def test_ctrl_c_stops_a_generate_run_and_everything_it_started(tiny_model, tmp_path, backend):
+    recipe = write_generate_recipe(tmp_path, tiny_model, backend)
+    raw = tmp_path / "out" / "raw"
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dart_trl.cli", "generate", str(recipe)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not (raw.is_dir() and any(p.stat().st_size for p in raw.iterdir())):
+            assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no sample reached disk in time"
+            time.sleep(0.2)
+        tree = psutil.Process(process.pid).children(recursive=True)
+        if backend == "vllm":
+            assert any("EngineCor" in p.name() for p in tree)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert process.wait(timeout=120) == 130, (tmp_path / "run.log").read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert not survivors(tree, within=10), "processes outlived the interrupted job"
