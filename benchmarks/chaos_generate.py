@@ -317,7 +317,7 @@ class Chaos:
 
     @staticmethod
     def sampling_done(out: Path, launched: float) -> bool:
-        """The run has finished sampling: its state says every query is done (or it is writing the dataset)."""
+        """The run has finished sampling: its state says all queries are done, or it writes the dataset."""
         if (out / "dataset" / ".train.parquet.tmp").exists():
             return True
         state = out / "state.json"

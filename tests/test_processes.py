@@ -1,4 +1,4 @@
-"""Process lifetime (``dart_trl.processes``) with real processes and real signals: nothing outlives its job."""
+"""Process lifetime (``dart_trl.processes``) with real processes and signals: nothing outlives its job."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); 
 
 
 def start_script(code: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
-    """Run ``code`` in a fresh interpreter; return it and the processes whose pids it prints on its first line."""
+    """Run ``code`` in a fresh interpreter; return it and the processes whose pids its first line lists."""
     process = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         stdout=subprocess.PIPE,
