@@ -331,11 +331,12 @@ def run_rank(main: Callable[[], int | None]) -> NoReturn:
     """Run ``main()`` as a process of a multi-process (torch.distributed) job, then exit with its code.
 
     Python's last step at exit destroys the remaining objects with the GIL held. A gloo process group
-    (kept alive by the DDP model even after :func:`destroy_process_group`) joins its worker threads in
-    its destructor, and a worker still releasing the tensors of its last collective needs the GIL:
-    the rank never exits (seen under load: 1 of 14 two-process runs). So once the job is done, a rank
-    waits for its non-daemon threads and runs the ``atexit`` handlers (W&B, logging, temporary files)
-    as usual, flushes its output, and leaves with ``os._exit``, skipping only that object teardown.
+    (kept alive by the DDP model even after :func:`destroy_process_group`, which does not stop gloo's
+    threads) joins its worker threads in its destructor; a worker still finishing its last collective
+    may need the GIL, and the rank never exits (now and then on a busy machine: see
+    ``benchmarks/ddp_soak.py``). So once the job is done, a rank waits for its non-daemon threads and
+    runs the ``atexit`` handlers (W&B, logging, temporary files) as usual, flushes its output, and
+    leaves with ``os._exit``, skipping only that object teardown.
     A process that is not a rank of a multi-process job exits normally. An exception ``main`` raises
     is printed as Python would print it, with exit code 1.
     """
