@@ -8,6 +8,8 @@
   does not watch the process that created it.
 - :func:`spawn_bound`: start a child that the kernel kills when this process dies (Linux
   ``PR_SET_PDEATHSIG``), for the long-lived helpers we start ourselves (grader workers).
+- :func:`call`: ``subprocess.call`` for a launcher (``accelerate launch``) whose workers run in
+  sessions of their own: on Ctrl-C its whole tree is stopped, not the launcher alone.
 - :func:`ends_process_group` and :func:`run_rank`: a training job's ``main`` destroys
   torch.distributed's process group on its way out, also when it raises, and a rank process ends
   without the interpreter's final teardown, where a gloo process group's destructor can wait for
