@@ -25,6 +25,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
+import psutil
+
 from dart_trl.processes import run_bounded, spawn_bound, stop_processes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +66,10 @@ def native_stacks(path: Path, processes) -> None:
         return
     with path.open("a") as out:
         for process in processes:
-            out.write(f"\n===== pid {process.pid}: {' '.join(process.cmdline())[:300]}\n")
+            try:
+                out.write(f"\n===== pid {process.pid}: {' '.join(process.cmdline())[:300]}\n")
+            except psutil.Error:
+                continue
             out.flush()
             subprocess.run(
                 ["gdb", "-p", str(process.pid), "-batch", "-ex", "thread apply all bt"],
@@ -94,8 +99,6 @@ def sft_command(model: Path, data: Path, out: Path) -> list[str]:
 
 def main() -> int:
     """Run the soak and print its figures; exit 1 if any run hung, failed or left processes."""
-    import psutil
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--burners", type=int, default=os.cpu_count() or 2, help="CPU burner processes")

@@ -417,9 +417,11 @@ def run_bounded(
         if timed_out:
             with suppress(psutil.NoSuchProcess):
                 tree.append(psutil.Process(process.pid))
-            if before_abort is not None:
-                before_abort(tree)
-            send(tree, signal.SIGABRT)
+            try:
+                if before_abort is not None:
+                    before_abort(tree)
+            finally:
+                send(tree, signal.SIGABRT)
             send(wait_gone(tree, dump_seconds), signal.SIGKILL)
             process.wait()
         else:
