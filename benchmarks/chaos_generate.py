@@ -8,8 +8,9 @@ engine start (vLLM: after its EngineCore exists; transformers: after the pool is
 written) and start-up (0.2-3 s after launch); then it is rerun in the same output directory. After the
 first kill that finds a ``state.json``, and every fourth kill after that, the state file is also
 emptied, as a crash while writing it would leave it; the rerun must rebuild it from the raw shards.
-When a run finishes before its kill point, or the kills are used up, the output is checked and the
-next kills go to a fresh output directory.
+When a run finishes before its kill point, the next phase needs sampling that is already done, or
+the kills are used up, the output is finished and checked, and the next kills go to a fresh output
+directory.
 
 Checked from the files (raw shards, ``dataset/train.parquet``, ``query_info.parquet``) and psutil:
 - samples lost: samples on disk right after a kill that are missing at the end;
@@ -209,6 +210,8 @@ class Chaos:
             finished = False
             while delivered < kills and not finished:
                 phase = PHASES[delivered % len(PHASES)]
+                if phase in ("engine start", "mid-sampling") and self.sampling_done(out, launched=0.0):
+                    break  # nothing left to sample here: a fresh output directory for this phase
                 kill = self.run_and_kill(backend, phase, recipe, out, work / f"run-{delivered}.log")
                 if kill is None:
                     finished = True
@@ -317,14 +320,18 @@ class Chaos:
 
     @staticmethod
     def sampling_done(out: Path, launched: float) -> bool:
-        """The run has finished sampling: its state says all queries are done, or it writes the dataset."""
-        if (out / "dataset" / ".train.parquet.tmp").exists():
-            return True
-        state = out / "state.json"
+        """Sampling in ``out`` is over, judged from files written since ``launched``: the state says all
+        queries are done, or the dataset is being or has been written."""
+
+        def written_since_launch(name: str) -> bool:
+            return (out / name).is_file() and (out / name).stat().st_mtime >= launched
+
         try:
-            if state.stat().st_mtime < launched:
+            if any(map(written_since_launch, ("dataset/.train.parquet.tmp", "query_info.parquet"))):
+                return True
+            if not written_since_launch("state.json"):
                 return False
-            values = json.loads(state.read_text())
+            values = json.loads((out / "state.json").read_text())
         except (OSError, ValueError):
             return False
         return "queries" in values and values.get("queries_done") == values["queries"]
