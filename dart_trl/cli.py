@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from types import ModuleType
 from dart_trl.config import CHECKED_RECIPE_ENV, LaunchArguments, Recipe, parse_recipe, run_guarded
 from dart_trl.config.resources import resolve_accelerate_config
 from dart_trl.locking import acquire
+from dart_trl.processes import call, watchdog
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ def launch_training(name: str, job: ModuleType, launch_as: str, argv: Sequence[s
     lock = acquire(output_dir) if output_dir else None
     try:
         env = {**launch_env(), CHECKED_RECIPE_ENV: str(recipe.path.resolve())}
-        return subprocess.call(accelerate_command(recipe, launch_as, argv), env=env)
+        with watchdog():
+            return call(accelerate_command(recipe, launch_as, argv), env=env)
     finally:
         if lock is not None:
             lock.release()

@@ -77,6 +77,22 @@ def test_torn_line_is_skipped_and_never_appended_to(tmp_path):
     assert (stats["a"].n_samples, stats["a"].n_unique_corrects, last_round) == (3, 2, 2)
 
 
+@pytest.mark.parametrize("content", [b"", b'{"round": 3, "strat', b"\xff\xfe", b"[1, 2]"])
+def test_empty_or_corrupt_state_is_rebuilt_from_the_shards(tmp_path, capsys, content):
+    store = SampleStore(tmp_path)
+    store.append([record("a", 1, i, f"r{i}", True) for i in range(3)])
+    store.append([record("b", 4, i, f"s{i}", False) for i in range(2)])
+    store.close()
+    (tmp_path / "state.json").write_bytes(content)
+    state = SampleStore(tmp_path).read_state()
+    assert (state["round"], state["raw_samples"]) == (4, 5)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "state.json was empty or corrupt; rebuilt it from the raw shards" in line
+    assert json.loads((tmp_path / "state.json").read_text())["round"] == 4  # rewritten, readable again
+    assert SampleStore(tmp_path).next_round(0) == 5  # the rerun starts past every round on disk
+    assert capsys.readouterr().err == ""
+
+
 def test_seeds_differ_by_query_round_and_part():
     seeds = {derive_seed(42, q, r, p) for q in ("a", "b") for r in (1, 2) for p in (0, 1)}
     assert len(seeds) == 8

@@ -113,6 +113,30 @@ def test_init_goes_offline_quickly_and_keeps_the_run_id(tmp_path, dead_server):
         assert seconds - baseline_seconds < 20, f"{seconds:.1f} s against {baseline_seconds:.1f} s offline"
 
 
+def test_a_job_keeps_its_run_id_while_its_parent_holds_a_wandb_service(tmp_path):
+    """A job started by a process that has a W&B run of its own (a notebook, a test, the demo) gets its own
+    W&B service: in the parent's service a killed earlier attempt of the job would keep the run id "in use"
+    and the restarted job could not resume its run."""
+    import wandb
+
+    script = tmp_path / "init.py"
+    script.write_text(INIT_SCRIPT)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / RUN_ID_FILE).write_text(json.dumps({"id": "heldrun1"}))
+    held = wandb.init(project="dart-trl", id="heldrun1", dir=str(tmp_path), mode="offline")  # same id, held
+    try:
+        assert "WANDB_SERVICE" in os.environ  # what wandb hands to child processes
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "WANDB_DIR": str(tmp_path)}
+        done = run_job([sys.executable, str(script), str(out)], timeout=120, env=env)
+    finally:
+        held.finish()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "warning" not in done.stderr, done.stderr[-3000:]
+    runs = [read_run(path) for path in find_runs(tmp_path)]
+    assert any(run.run_id == "heldrun1" and run.series("metric") == [0.5] for run in runs)
+
+
 class VanishingWandbServer(http.server.BaseHTTPRequestHandler):
     """Just enough of the W&B API for ``wandb.init`` to go online (run upsert, file stream, file uploads);
     after a request to ``/vanish`` it answers nothing more, like a server that went away mid-run."""

@@ -34,6 +34,7 @@ from dart_trl.dars.pools import (
     select_shard,
 )
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import watched
 from dart_trl.sampling import SamplingArguments
 
 RECIPE_TYPES = (DarsArguments, SamplingArguments, LaunchArguments)
@@ -153,6 +154,7 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
     return 0
 
 
+@watched
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run data synthesis (or ``--plan`` / ``--merge``) from a recipe."""

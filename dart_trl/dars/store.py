@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
@@ -56,15 +57,42 @@ class SampleStore:
 
     # -- state and queries -------------------------------------------------------------------
     def read_state(self) -> dict[str, Any]:
-        """The state file's content ({} when there is none)."""
+        """The state file's content ({} when there is none).
+
+        An empty or corrupt state file (a crash while it was written) is rebuilt from the raw shards,
+        which are the truth, and rewritten; one line on stderr says so.
+        """
         path = self.root / STATE_FILE
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            state = json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            state = None
+        if isinstance(state, dict):
+            return state
+        state = self.state_from_shards()
+        print(
+            f"note: {path} was empty or corrupt; rebuilt it from the raw shards "
+            f"(round {state['round']}, {state['raw_samples']} raw samples)",
+            file=sys.stderr,
+        )
+        self.write_state(state)
+        return state
+
+    def state_from_shards(self) -> dict[str, Any]:
+        """The state the raw shards imply: the last round on disk and the raw sample count."""
+        rounds = [int(r.get("round") or 0) for r in self.iter_records()]
+        return {"round": max(rounds, default=0), "raw_samples": len(rounds), "rebuilt_from_shards": True}
 
     def write_state(self, state: dict[str, Any]) -> None:
-        """Replace the state file atomically (write a temporary file, then rename it)."""
+        """Replace the state file atomically: write and fsync a temporary file, then rename it."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        with tmp.open("w") as f:
+            f.write(json.dumps(state, indent=1, sort_keys=True))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.root / STATE_FILE)
 
     def write_queries(self, queries: list[Query]) -> None:

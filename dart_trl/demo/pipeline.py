@@ -29,6 +29,7 @@ from dart_trl.config import RecipeError, parse_options, run_guarded
 from dart_trl.config.resources import shipped_dir
 from dart_trl.demo.arithmetic import build_demo_data, corpus
 from dart_trl.demo.tiny import build_tiny_model
+from dart_trl.processes import watched
 from dart_trl.sampling import vllm_available
 from dart_trl.tracking.offline import find_runs
 
@@ -209,6 +210,7 @@ class Pipeline:
         }
 
 
+@watched
 def main(argv: list[str] | None = None) -> int:
     """Run the demo and print where its artifacts are."""
     args = parse_options(argv, "demo", DemoArguments, summary=__doc__.split("\n\n")[0])

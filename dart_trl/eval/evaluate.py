@@ -49,6 +49,7 @@ from dart_trl.eval.benchmarks import (
 )
 from dart_trl.eval.results import RESULTS_NAME, write_results
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import watched
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
 from dart_trl.templates import CHAT, TemplateName, format_prompt
 from dart_trl.tracking.runs import RUN_ID_FILE
@@ -453,6 +454,7 @@ def _percent(accuracy: float | None) -> str:
     return "-" if accuracy is None else f"{100 * accuracy:.1f}"
 
 
+@watched
 @releases_output_dir_locks
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""

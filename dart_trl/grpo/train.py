@@ -28,6 +28,7 @@ from dart_trl.grpo.monitor import CurriculumOptions
 from dart_trl.grpo.rewards import REWARDS, check_reward_names
 from dart_trl.grpo.stages import DATA_KEYS, GRPO_CONFIG, Stage, StageSpec, load_stage_dataset, resolve_stages
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import ends_process_group
 from dart_trl.templates import TemplateName
 
 
@@ -190,6 +191,7 @@ def validate(recipe: Recipe) -> None:
     plan_stages(recipe)
 
 
+@ends_process_group
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""

@@ -25,6 +25,7 @@ from dart_trl.config import (
 )
 from dart_trl.config.checks import check_file, check_model
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import ends_process_group
 from dart_trl.templates import TemplateName
 
 logger = logging.getLogger("dart_trl.sft.train")
@@ -135,6 +136,7 @@ def set_generation_eos(model, tokenizer) -> None:
     model.config.eos_token_id = eos
 
 
+@ends_process_group
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run SFT from a recipe: prepare the data, train with ``SFTTrainer``, save model, tokenizer and recipe."""

@@ -21,8 +21,10 @@ from dart_trl.config import Recipe, to_plain
 
 DEFAULT_PROJECT = "dart-trl"
 RUN_ID_FILE = "wandb_run.json"
+SERVICE_ENV = "WANDB_SERVICE"  # how wandb hands its service to child processes
 PROBE_TIMEOUT = 5.0  # seconds the W&B server has to answer at all before the run goes offline
 INIT_TIMEOUT = 10.0  # seconds wandb.init may take online before the run goes offline (~15 s in all)
+IN_USE_WAIT = 15.0  # seconds a restarted job waits for a killed one's W&B service to free the run id
 FINISH_TIMEOUT = 60.0  # seconds the end of an online run may spend uploading
 
 _unreachable: dict[str, str] = {}  # "reason": why W&B's server was given up on; later runs go offline at once
@@ -141,7 +143,16 @@ def init_wandb(
     """
     import wandb
 
-    output_dir = Path(output_dir)
+    # A W&B service shared through WANDB_SERVICE ties a job's run to another process: a killed job's run id
+    # stays "in use" in its parent's service. Each job starts its own and does not hand it to its children.
+    os.environ.pop(SERVICE_ENV, None)
+    try:
+        return _init_wandb(wandb, name, job_type, config, Path(output_dir), group, project)
+    finally:
+        os.environ.pop(SERVICE_ENV, None)
+
+
+def _init_wandb(wandb, name, job_type, config, output_dir: Path, group, project):
     common = dict(
         project=project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT),
         name=name,
@@ -157,7 +168,7 @@ def init_wandb(
     if problem is None:
         settings = wandb.setup().settings
         if settings.mode in ("offline", "dryrun", "disabled"):
-            return wandb.init(**common, dir=os.environ.get("WANDB_DIR"))
+            return _start(wandb, common, problem=None, dir=os.environ.get("WANDB_DIR"))
         problem = server_problem(settings.base_url, min(PROBE_TIMEOUT, settings.init_timeout))
         if problem is None:
             try:
@@ -172,14 +183,8 @@ def init_wandb(
         # The rest of this process logs offline: no more waiting on the server, in this job or at exit.
         _unreachable["reason"] = problem
         wandb.setup(settings=wandb.Settings(mode="offline"))
-    try:
-        run = wandb.init(**common, dir=str(output_dir), mode="offline")
-    except Exception as err:
-        print(
-            f"dart-trl: warning: W&B cannot log online ({problem}) and an offline run could not start either "
-            f"({_one_line(err)}); this job runs without W&B logging",
-            file=sys.stderr,
-        )
+    run = _start(wandb, common, problem=problem, dir=str(output_dir), mode="offline")
+    if run is None:
         return None
     run_dir = Path(run.dir).parent
     print(
@@ -189,6 +194,45 @@ def init_wandb(
         flush=True,
     )
     return run
+
+
+def _start(wandb, common: dict[str, Any], problem: str | None, **kwargs):
+    """``wandb.init`` that never fails the job: returns the run, or None after one warning line.
+
+    A killed job's W&B service can hold its run id for a few seconds after the job died ("run ID ... is
+    in use"); the restarted job waits up to :data:`IN_USE_WAIT` s for it, then logs to a new run.
+    """
+    deadline = time.monotonic() + IN_USE_WAIT
+    while True:
+        try:
+            return wandb.init(**common, **kwargs)
+        except Exception as err:
+            if "in use" in str(err) and time.monotonic() < deadline:
+                time.sleep(1.0)
+                continue
+            failure = err
+        break
+    if "in use" in str(failure):
+        try:
+            run = wandb.init(**{**common, "id": None, "resume": None}, **kwargs)
+        except Exception as err:
+            failure = err
+        else:
+            print(
+                f"dart-trl: warning: W&B run {common['id']} is still held by an earlier process of this job; "
+                f"logging to a new run {run.id}",
+                file=sys.stderr,
+            )
+            return run
+    why = (
+        f"W&B cannot log online ({problem}) and an offline run could not start either"
+        if problem
+        else ("the W&B run could not start")
+    )
+    print(
+        f"dart-trl: warning: {why} ({_one_line(failure)}); this job runs without W&B logging", file=sys.stderr
+    )
+    return None
 
 
 def finish_wandb(run) -> None:
