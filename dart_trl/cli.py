@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from dart_trl.config import (
-    LaunchArguments,
-    RecipeError,
-    export_env,
-    load_recipe,
-    parse_overrides,
-    run_guarded,
-)
+from dart_trl.config import CHECKED_RECIPE_ENV, LaunchArguments, Recipe, parse_recipe, run_guarded
 from dart_trl.config.resources import resolve_accelerate_config
+from dart_trl.locking import acquire
+from dart_trl.processes import call, watchdog
 
 
 @dataclass(frozen=True)
@@ -67,7 +61,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 def usage() -> str:
     """Return the top-level help text listing the subcommands."""
     lines = [
-        "usage: dart-trl SUBCOMMAND RECIPE.yaml [--key value ...] [--debug]",
+        "usage: dart-trl SUBCOMMAND RECIPE.yaml [--key value ...] [--traceback]",
         "",
         "Difficulty-aware math training on Hugging Face TRL.",
         "",
@@ -93,18 +87,12 @@ def launch_env() -> dict[str, str]:
     }
 
 
-def accelerate_command(job: ModuleType, launch_as: str, argv: Sequence[str]) -> list[str]:
-    """Validate a training recipe and return the ``accelerate launch`` command that runs ``job`` on it.
+def accelerate_command(recipe: Recipe, launch_as: str, argv: Sequence[str]) -> list[str]:
+    """The ``accelerate launch`` command that runs module ``launch_as`` on a checked recipe.
 
-    The recipe is loaded with the job's full set of dataclasses (``job.RECIPE_TYPES``) and checked by
-    ``job.validate``, so a bad key or value fails here, before ``accelerate`` starts any process.
+    ``accelerate_config`` and ``num_processes`` (and ``main_process_port``) of the recipe become launch
+    arguments; the recipe path and overrides go to every process unchanged.
     """
-    if not argv or argv[0].startswith("-"):
-        raise RecipeError("usage: dart-trl JOB RECIPE.yaml [--key value ...]: the recipe path comes first")
-    overrides = parse_overrides([a for a in argv[1:] if a != "--debug"])
-    recipe = load_recipe(argv[0], job.RECIPE_TYPES, overrides)
-    job.validate(recipe)
-    export_env(recipe)
     launch = recipe.get(LaunchArguments)
     command = [sys.executable, "-m", "accelerate.commands.launch"]
     if launch.accelerate_config:
@@ -119,12 +107,52 @@ def accelerate_command(job: ModuleType, launch_as: str, argv: Sequence[str]) -> 
     return command + ["-m", launch_as, *argv]
 
 
+def launch_training(name: str, job: ModuleType, launch_as: str, argv: Sequence[str]) -> int:
+    """Check a training recipe here, once (keys, files, data columns, TRL's own checks), then run the job
+    under ``accelerate launch``; its processes skip the checks (:data:`CHECKED_RECIPE_ENV`).
+
+    The job is launched while this process holds the lock of its output directory, so a second job on
+    the same directory is refused before ``accelerate`` starts; the ranks it starts share the lock.
+    """
+    recipe, _ = parse_recipe(argv, name, job.RECIPE_TYPES)
+    job.validate(recipe)
+    recipe.materialize()
+    output_dir = next((c.output_dir for c in recipe.configs if getattr(c, "output_dir", None)), None)
+    lock = acquire(output_dir) if output_dir else None
+    try:
+        env = {**launch_env(), CHECKED_RECIPE_ENV: str(recipe.path.resolve())}
+        with watchdog():
+            return call(accelerate_command(recipe, launch_as, argv), env=env)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def check_only(name: str, job: ModuleType, argv: Sequence[str]) -> int:
+    """``dart-trl JOB RECIPE --check``: run every check the job runs before it loads a model, then stop."""
+    recipe, options = parse_recipe(argv, name, job.RECIPE_TYPES, job_options(job))
+    if options is None:
+        job.validate(recipe)
+    else:
+        job.validate(recipe, options)
+    recipe.materialize()
+    print(f"dart-trl {name}: {recipe.path} is valid")
+    return 0
+
+
+def job_options(job: ModuleType) -> type | None:
+    """The job's command-line options dataclass (``OPTIONS``), if it has one."""
+    return getattr(job, "OPTIONS", None)
+
+
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
     """Run subcommand ``name`` with its arguments and return the exit code."""
     sub = SUBCOMMANDS[name]
     job = importlib.import_module(sub.module)
+    if "--check" in argv and hasattr(job, "validate") and not {"-h", "--help"} & set(argv):
+        return check_only(name, job, argv)
     if sub.launch_as and not {"-h", "--help"} & set(argv):
-        return subprocess.call(accelerate_command(job, sub.launch_as, argv), env=launch_env())
+        return launch_training(name, job, sub.launch_as, argv)
     return int(job.main(list(argv)) or 0)
 
 

@@ -4,6 +4,7 @@ import sys
 
 from dart_trl.config import run_guarded
 from dart_trl.grpo.train import main
+from dart_trl.processes import run_rank
 
 if __name__ == "__main__":
-    sys.exit(run_guarded("grpo", main, sys.argv[1:]))
+    run_rank(lambda: run_guarded("grpo", main, sys.argv[1:]))

@@ -11,7 +11,6 @@ curriculum settings (``drop_uniform_prompts``, ``drop_patience``, ``advance_rewa
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -19,31 +18,72 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dart_trl.config.recipe import RecipeError, coerce_value
-from dart_trl.grpo.curriculum import PROMPT_ID, CurriculumOptions
+from dart_trl.config import LazySection, RecipeError
+from dart_trl.config.values import field_types
+from dart_trl.grpo.monitor import PROMPT_ID, CurriculumOptions
 
 FINAL_DIR = "final"
 DONE_FILE = "stage_done.json"
 START_FILE = "start_weights.json"
-DATA_KEYS = {
-    "name": str,
-    "dataset": str,
-    "dataset_config": str | None,
-    "split": str,
-    "query_column": str,
-    "answer_column": str,
-    "level_column": str | None,
-    "levels": list | None,
-    "max_samples": int | None,
-}
-CURRICULUM_KEYS = {f.name: f.type for f in dataclasses.fields(CurriculumOptions)}
+GRPO_CONFIG = LazySection("trl", "GRPOConfig")
 # Keys the job sets itself for every stage.
 RESERVED_KEYS = ("output_dir", "run_name", "resume_from_checkpoint")
+DATA_KEYS = ("dataset", "dataset_config", "split", "query_column", "answer_column", "level_column")
+
+
+@dataclass
+class StageSpec:
+    """One entry of ``stages:``: its name, its data (default: the recipe-wide keys), curriculum settings
+    (default: the recipe-wide ones) and GRPOConfig overrides for this stage only."""
+
+    name: str = field(metadata={"help": "Stage name; the stage writes to <output_dir>/<name>."})
+    dataset: str | None = field(default=None, metadata={"help": "Dataset of this stage (Hub id, file, dir)."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub config of the dataset."})
+    split: str | None = field(default=None, metadata={"help": "Dataset split."})
+    query_column: str | None = field(default=None, metadata={"help": "Query column."})
+    answer_column: str | None = field(default=None, metadata={"help": "Gold-answer column."})
+    level_column: str | None = field(default=None, metadata={"help": "Difficulty-level column."})
+    levels: list[int | str] | None = field(
+        default=None, metadata={"help": "Keep rows whose level (or one of a list of levels) is one of these."}
+    )
+    max_samples: int | None = field(default=None, metadata={"help": "Keep the first rows only."})
+    drop_uniform_prompts: bool | None = field(
+        default=None, metadata={"help": "Curriculum: see the recipe key."}
+    )
+    drop_patience: int | None = field(default=None, metadata={"help": "Curriculum: see the recipe key."})
+    advance_reward_threshold: float | None = field(
+        default=None, metadata={"help": "Curriculum: see the recipe key."}
+    )
+    advance_window: int | None = field(default=None, metadata={"help": "Curriculum: see the recipe key."})
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    override_help = (
+        "any GRPOConfig key, for this stage only: max_steps or num_train_epochs, learning_rate, ..."
+    )
+
+    @classmethod
+    def override_keys(cls) -> dict[str, Any]:
+        """GRPOConfig's keys and types: a stage may override any of them."""
+        own = {f.name for f in dataclasses.fields(cls)}
+        return {k: v for k, v in field_types(GRPO_CONFIG.shadow()).items() if k not in own}
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.name):
+            raise ValueError(
+                f"'name' must be a simple directory name (letters, digits, _ . -), got {self.name!r}"
+            )
+        reserved = sorted(set(self.overrides) & set(RESERVED_KEYS))
+        if reserved:
+            raise ValueError(f"key '{reserved[0]}' is set by the job for each stage; remove it")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"max_samples must be at least 1, got {self.max_samples}")
+        if self.levels is not None and not self.levels:
+            raise ValueError("levels is empty; list the levels this stage trains on")
 
 
 @dataclass
 class Stage:
-    """One stage of a staged GRPO run."""
+    """One stage of a staged GRPO run, its spec resolved against the recipe-wide defaults."""
 
     name: str
     dataset: str
@@ -83,48 +123,36 @@ class Stage:
         return str(max(steps)[1]) if steps else None
 
 
-def parse_stages(
-    raw: Any, defaults: dict[str, Any], curriculum: CurriculumOptions, grpo_types: dict[str, Any], where: str
+def resolve_stages(
+    specs: list[StageSpec], defaults: dict[str, Any], curriculum: CurriculumOptions, where: str
 ) -> list[Stage]:
-    """Turn the recipe's ``stages`` value into :class:`Stage` objects, checking every key and value.
-
-    ``defaults`` gives the recipe-wide column names; ``grpo_types`` maps ``GRPOConfig`` field names
-    to their types (valid override keys). Errors name the stage and the key.
-    """
-    if not isinstance(raw, list) or not raw:
-        raise RecipeError(f"{where}: 'stages' must be a non-empty list of stage mappings")
+    """The recipe's stages with the recipe-wide data keys (``defaults``) and ``curriculum`` filled in."""
+    if not specs:
+        raise RecipeError(f"{where}: 'stages' is empty; list at least one stage")
     stages: list[Stage] = []
-    valid_keys = sorted({*DATA_KEYS, *CURRICULUM_KEYS, *grpo_types})
-    for i, spec in enumerate(raw):
-        if not isinstance(spec, dict):
-            raise RecipeError(f"{where}: stage {i + 1} must be a mapping, got {type(spec).__name__}")
-        label = f"{where}: stage '{spec.get('name', i + 1)}'"
-        name = spec.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
-            raise RecipeError(f"{label}: 'name' must be a simple directory name (letters, digits, _ . -)")
-        if any(s.name == name for s in stages):
-            raise RecipeError(f"{label}: two stages are named '{name}'")
-        values: dict[str, Any] = {**defaults}
-        options = dataclasses.asdict(curriculum)
-        overrides: dict[str, Any] = {}
-        for key, value in spec.items():
-            if key in RESERVED_KEYS:
-                raise RecipeError(f"{label}: key '{key}' is set by the job for each stage; remove it")
-            if key in DATA_KEYS:
-                values[key] = coerce_value(value, DATA_KEYS[key], f"{label} key '{key}'")
-            elif key in CURRICULUM_KEYS:
-                options[key] = coerce_value(value, CURRICULUM_KEYS[key], f"{label} key '{key}'")
-            elif key in grpo_types:
-                overrides[key] = coerce_value(value, grpo_types[key], f"{label} key '{key}'")
-            else:
-                close = difflib.get_close_matches(key, valid_keys, n=1, cutoff=0.6)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise RecipeError(f"{label}: unknown key '{key}'{hint}")
-        if not values.get("dataset"):
+    for spec in specs:
+        label = f"{where}: stage '{spec.name}'"
+        if any(s.name == spec.name for s in stages):
+            raise RecipeError(f"{label}: two stages are named '{spec.name}'")
+        data = {k: getattr(spec, k) if getattr(spec, k) is not None else defaults.get(k) for k in DATA_KEYS}
+        if not data["dataset"]:
             raise RecipeError(f"{label}: 'dataset' is required (a Hub id, a file or a directory)")
-        if values.get("levels") is not None and not values.get("level_column"):
+        if spec.levels is not None and not data["level_column"]:
             raise RecipeError(f"{label}: 'levels' needs a 'level_column'")
-        stages.append(Stage(curriculum=CurriculumOptions(**options), overrides=overrides, **values))
+        options = {
+            k: getattr(spec, k) if getattr(spec, k) is not None else getattr(curriculum, k)
+            for k in (f.name for f in dataclasses.fields(CurriculumOptions))
+        }
+        stages.append(
+            Stage(
+                name=spec.name,
+                levels=spec.levels,
+                max_samples=spec.max_samples,
+                curriculum=CurriculumOptions(**options),
+                overrides=dict(spec.overrides),
+                **data,
+            )
+        )
     return stages
 
 
@@ -134,30 +162,53 @@ def _level_matches(value: Any, wanted: set[str]) -> bool:
     return str(value) in wanted
 
 
+def _level_values(table, column: str, most: int = 10) -> list[str]:
+    """Up to ``most`` distinct values (as text) of a level column, list columns flattened, sorted."""
+    values: set[str] = set()
+    for value in table[column]:
+        values.update(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return sorted(values)[:most]
+
+
+def check_stage_columns(stage: Stage, found: list[str], label: str) -> None:
+    """Raise :class:`RecipeError` when a column the stage reads is not in ``found``: the line lists the
+    columns the data has and names the recipe key to set (``query_column``, ``answer_column``,
+    ``level_column``; recipe-wide or in the stage)."""
+    keys = {"query_column": stage.query_column, "answer_column": stage.answer_column}
+    if stage.levels is not None:
+        keys["level_column"] = stage.level_column
+    missing = {key: column for key, column in keys.items() if column not in found}
+    if missing:
+        what = ", ".join(f"'{column}' ({key})" for key, column in missing.items())
+        raise RecipeError(
+            f"{label}: {stage.dataset} (split {stage.split}) has no column {what}; its columns are {found}; "
+            f"set {' and '.join(missing)} (recipe-wide or in the stage) to the right one"
+        )
+
+
 def load_stage_dataset(stage: Stage, where: str):
     """Load, check and filter a stage's data: columns ``query``, ``answer`` and ``prompt_id``.
 
-    Raises :class:`RecipeError` naming the stage when a column is missing or the level filter
-    leaves no rows. Prompts are rendered later, with the tokenizer (:func:`render_prompts`).
+    Raises :class:`RecipeError` naming the stage when a column is missing (:func:`check_stage_columns`)
+    or the level filter leaves no rows (with the levels the data has). Prompts are rendered later, with
+    the tokenizer (:func:`render_prompts`).
     """
-    from dart_trl.data import load_table, require_columns
+    from dart_trl.data import load_table
 
     label = f"{where}: stage '{stage.name}'"
     try:
         table = load_table(stage.dataset, split=stage.split, config=stage.dataset_config)
     except RecipeError as err:
         raise RecipeError(f"{label}: {err}") from None
-    columns = [stage.query_column, stage.answer_column, stage.level_column]
-    try:
-        require_columns(table, columns, f"stage '{stage.name}' dataset {stage.dataset}")
-    except RecipeError as err:
-        raise RecipeError(f"{where}: {err}") from None
+    check_stage_columns(stage, table.column_names, label)
     if stage.levels is not None:
         wanted = {str(v) for v in stage.levels}
+        present = table
         table = table.filter(lambda v: _level_matches(v, wanted), input_columns=stage.level_column)
         if len(table) == 0:
             raise RecipeError(
-                f"{label}: no rows of {stage.dataset} have {stage.level_column} in {stage.levels} (empty level)"
+                f"{label}: no rows of {stage.dataset} have {stage.level_column} in {stage.levels} (empty "
+                f"level); its {stage.level_column} values include {_level_values(present, stage.level_column)}"
             )
     if stage.max_samples is not None:
         table = table.select(range(min(stage.max_samples, len(table))))

@@ -12,60 +12,43 @@ Run it as ``dart-trl grpo RECIPE.yaml [--key value ...]`` (validated here, then 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from transformers import TrainerCallback
-from trl import GRPOConfig, ModelConfig
 
 from dart_trl.config import (
     LaunchArguments,
+    LazySection,
     Recipe,
     RecipeError,
-    parse_job_argv,
+    parse_recipe,
     write_resolved_recipe,
 )
-from dart_trl.grpo.curriculum import CurriculumCallback, CurriculumOptions, StagedGRPOTrainer, StageMonitor
-from dart_trl.grpo.rewards import build_rewards, check_reward_names
-from dart_trl.grpo.stages import (
-    DONE_FILE,
-    START_FILE,
-    Stage,
-    load_stage_dataset,
-    parse_stages,
-    render_prompts,
-    write_json_atomic,
-)
-from dart_trl.templates import template_names
-
-JOB_TYPE = "grpo-stage"
+from dart_trl.config.checks import check_model
+from dart_trl.grpo.monitor import CurriculumOptions
+from dart_trl.grpo.rewards import REWARDS, check_reward_names
+from dart_trl.grpo.stages import DATA_KEYS, GRPO_CONFIG, Stage, StageSpec, load_stage_dataset, resolve_stages
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import ends_process_group
+from dart_trl.templates import TemplateName
 
 
 @dataclass
 class StagedGRPOArguments:
     """dart-trl's own keys of a staged GRPO recipe (TRL's GRPOConfig and ModelConfig hold the rest)."""
 
-    stages: list[dict[str, Any]] = field(
+    stages: list[StageSpec] = field(
         default_factory=list,
-        metadata={
-            "help": "The stages, in order: each a mapping with name, dataset (+ dataset_config, split, "
-            "query_column, answer_column, level_column, levels, max_samples), curriculum keys and any "
-            "GRPOConfig field as an override (max_steps or num_train_epochs, learning_rate, ...)."
-        },
+        metadata={"help": "The stages, in order: a list of StageSpec mappings (keys below)."},
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["accuracy", "format"],
         metadata={
-            "help": "Rewards: built-in 'accuracy', 'format', 'length', or dotted import paths of "
-            "functions f(prompts, completions, **kwargs). Weights: GRPOConfig's reward_weights."
+            "help": f"Rewards: built-in {list(REWARDS)}, or import paths of functions "
+            "f(prompts, completions, **kwargs) or of reward factories. Weights: GRPOConfig's reward_weights."
         },
     )
-    prompt_template: str = field(
-        default="qwen-boxed",
-        metadata={"help": "Prompt template of dart_trl.templates.", "choices": template_names()},
+    prompt_template: TemplateName = field(
+        default="qwen-boxed", metadata={"help": "Prompt template of dart_trl.templates."}
     )
     dataset: str | None = field(
         default=None,
@@ -117,6 +100,15 @@ class StagedGRPOArguments:
         default=8, metadata={"help": "Generation batches in the running reward for advance_reward_threshold."}
     )
 
+    def __post_init__(self) -> None:
+        check_reward_names(self.reward_funcs)
+        if self.grading_timeout <= 0:
+            raise ValueError(f"grading_timeout must be > 0 seconds, got {self.grading_timeout}")
+        if self.length_penalty_buffer < 0:
+            raise ValueError(f"length_penalty_buffer must be >= 0, got {self.length_penalty_buffer}")
+        if self.drop_patience < 1 or self.advance_window < 1:
+            raise ValueError("drop_patience and advance_window must be at least 1")
+
     def curriculum(self) -> CurriculumOptions:
         """The recipe-wide curriculum settings (stages may override each)."""
         return CurriculumOptions(
@@ -127,27 +119,53 @@ class StagedGRPOArguments:
         )
 
 
-RECIPE_TYPES = (LaunchArguments, StagedGRPOArguments, GRPOConfig, ModelConfig)
-GRPO_TYPES = {
-    f.name: typing.get_type_hints(GRPOConfig).get(f.name, f.type)
-    for f in dataclasses.fields(GRPOConfig)
-    if f.init
-}
+MODEL_CONFIG = LazySection("trl", "ModelConfig")
+RECIPE_TYPES = (LaunchArguments, StagedGRPOArguments, GRPO_CONFIG, MODEL_CONFIG)
 
 
 @dataclass
 class StagePlan:
-    """A stage ready to run: its spec, its TRL config and its (unrendered) dataset."""
+    """A stage ready to run: its resolved spec, its TRL GRPOConfig and its (unrendered) dataset."""
 
     stage: Stage
-    args: GRPOConfig
+    args: Any
     dataset: Any
 
 
-def stage_config(recipe: Recipe, stage: Stage) -> GRPOConfig:
-    """The stage's GRPOConfig: the recipe's GRPOConfig keys, then the stage's overrides."""
+def check_recipe(recipe: Recipe) -> list[Stage]:
+    """The checks that need neither TRL nor the data: model, rewards, stages; returns the resolved stages."""
+    ours = recipe.get(StagedGRPOArguments)
+    top, model = recipe.get(GRPO_CONFIG), recipe.get(MODEL_CONFIG)
+    where = str(recipe.path)
+    check_model(model.model_name_or_path, where)
+    if model.use_peft:
+        raise RecipeError(f"{where}: use_peft is not supported: each stage saves full weights for the next")
+    if top.resume_from_checkpoint:
+        raise RecipeError(
+            f"{where}: remove 'resume_from_checkpoint': stages resume from their own checkpoints"
+        )
+    if top.remove_unused_columns:
+        raise RecipeError(f"{where}: remove_unused_columns must be false: rewards read the 'answer' column")
+    weights = top.reward_weights
+    if weights is not None and len(weights) != len(ours.reward_funcs):
+        raise RecipeError(
+            f"{where}: reward_weights has {len(weights)} values for {len(ours.reward_funcs)} reward_funcs"
+        )
+    defaults = {key: getattr(ours, key) for key in DATA_KEYS}
+    stages = resolve_stages(ours.stages, defaults, ours.curriculum(), where)
+    for stage in stages:
+        if stage.overrides.get("remove_unused_columns"):
+            raise RecipeError(f"{where}: stage '{stage.name}': remove_unused_columns must be false")
+    return stages
+
+
+def stage_config(recipe: Recipe, stage: Stage):
+    """The stage's GRPOConfig: the recipe's GRPOConfig keys, then the stage's overrides (imports TRL)."""
+    from trl import GRPOConfig
+
     root = recipe.get(GRPOConfig).output_dir
-    values = {k: v for k, v in recipe.values.items() if k in GRPO_TYPES}
+    names = {f.name for f in dataclasses.fields(GRPOConfig) if f.init}
+    values = {k: v for k, v in recipe.values.items() if k in names}
     values.update(stage.overrides)
     values.update(output_dir=str(stage.output_dir(root)), run_name=stage.name)
     try:
@@ -158,51 +176,14 @@ def stage_config(recipe: Recipe, stage: Stage) -> GRPOConfig:
 
 
 def plan_stages(recipe: Recipe) -> list[StagePlan]:
-    """Check the whole recipe and load every stage's dataset; raise :class:`RecipeError` on bad input."""
-    ours = recipe.get(StagedGRPOArguments)
-    top = recipe.get(GRPOConfig)
-    model = recipe.get(ModelConfig)
+    """Check the whole recipe, build each stage's GRPOConfig and load its dataset once."""
+    import datasets
+
+    stages = check_recipe(recipe)
     where = str(recipe.path)
-    if not model.model_name_or_path:
-        raise RecipeError(f"{where}: 'model_name_or_path' is required (a Hub id or a local directory)")
-    looks_local = (
-        model.model_name_or_path.startswith((".", "/", "~")) or model.model_name_or_path.count("/") > 1
-    )
-    if looks_local and not Path(model.model_name_or_path).expanduser().is_dir():
-        raise RecipeError(f"{where}: model_name_or_path '{model.model_name_or_path}' is not a directory")
-    if model.use_peft:
-        raise RecipeError(f"{where}: use_peft is not supported: each stage saves full weights for the next")
-    if top.resume_from_checkpoint:
-        raise RecipeError(
-            f"{where}: remove 'resume_from_checkpoint': stages resume from their own checkpoints"
-        )
-    if top.remove_unused_columns:
-        raise RecipeError(f"{where}: remove_unused_columns must be false: rewards read the 'answer' column")
-    try:
-        check_reward_names(ours.reward_funcs)
-    except RecipeError as err:
-        raise RecipeError(f"{where}: {err}") from None
-    weights = top.reward_weights
-    if weights is not None and len(weights) != len(ours.reward_funcs):
-        raise RecipeError(
-            f"{where}: reward_weights has {len(weights)} values for {len(ours.reward_funcs)} reward_funcs"
-        )
-    defaults = dict(
-        dataset=ours.dataset,
-        dataset_config=ours.dataset_config,
-        query_column=ours.query_column,
-        answer_column=ours.answer_column,
-        level_column=ours.level_column,
-        split=ours.split,
-    )
-    stages = parse_stages(ours.stages, defaults, ours.curriculum(), GRPO_TYPES, where)
-    plans = []
-    for stage in stages:
-        args = stage_config(recipe, stage)
-        if args.remove_unused_columns:
-            raise RecipeError(f"{where}: stage '{stage.name}': remove_unused_columns must be false")
-        plans.append(StagePlan(stage, args, load_stage_dataset(stage, where)))
-    return plans
+    datasets.disable_progress_bars()  # the trainer has its own; keep a bad-input error to one line
+    tables = [load_stage_dataset(s, where) for s in stages]  # data problems first, before TRL loads
+    return [StagePlan(s, stage_config(recipe, s), d) for s, d in zip(stages, tables, strict=True)]
 
 
 def validate(recipe: Recipe) -> None:
@@ -210,111 +191,24 @@ def validate(recipe: Recipe) -> None:
     plan_stages(recipe)
 
 
-def weights_digest(model) -> str:
-    """SHA-256 over a model's parameters (names and float32 bytes): equal digests, equal weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.removeprefix("module.").encode())
-        digest.update(tensor.detach().to("cpu").float().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-class StartWeightsCallback(TrainerCallback):
-    """Records the digest of the weights a fresh stage starts from in ``<stage>/start_weights.json``."""
-
-    def __init__(self, path: Path, init_from: str) -> None:
-        self.path = path
-        self.init_from = init_from
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if state.is_world_process_zero and model is not None:
-            write_json_atomic(self.path, {"init_from": self.init_from, "digest": weights_digest(model)})
-        return control
-
-
-def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_last: bool) -> dict[str, Any]:
-    """Train one stage from ``init_from`` (or resume it) and save its final weights; returns its summary."""
-    from accelerate import PartialState
-
-    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
-
-    ours = recipe.get(StagedGRPOArguments)
-    model_args = recipe.get(ModelConfig)
-    stage, args = plan.stage, plan.args
-    root = recipe.get(GRPOConfig).output_dir
-    state = PartialState()
-    checkpoint = stage.last_checkpoint(root)
-    args.model_init_kwargs = {
-        "revision": model_args.model_revision if init_from == model_args.model_name_or_path else None,
-        "trust_remote_code": args.trust_remote_code,
-        "attn_implementation": model_args.attn_implementation,
-        "dtype": model_args.dtype,
-        **(args.model_init_kwargs or {}),
-    }
-    monitor = StageMonitor(stage.curriculum)
-    if checkpoint:
-        monitor.load_from_checkpoint(checkpoint)
-    callbacks: list[TrainerCallback] = [CurriculumCallback(monitor)]
-    if not checkpoint:
-        callbacks.append(StartWeightsCallback(stage.output_dir(root) / START_FILE, init_from))
-    run = None
-    if state.is_main_process and wandb_enabled(args.report_to):
-        run = init_wandb(
-            name=stage.name,
-            job_type=JOB_TYPE,
-            group=ours.wandb_group or Path(root).resolve().name,
-            config=run_config(recipe, stage=stage.name, init_from=init_from, resumed_from=checkpoint),
-        )
-    trainer = StagedGRPOTrainer(
-        model=init_from,
-        reward_funcs=build_rewards(
-            ours.reward_funcs,
-            max_completion_length=args.max_completion_length,
-            length_penalty_buffer=ours.length_penalty_buffer,
-            grading_timeout=ours.grading_timeout,
-        ),
-        args=args,
-        train_dataset=render_prompts(plan.dataset, ours.prompt_template, tokenizer),
-        processing_class=tokenizer,
-        callbacks=callbacks,
-        monitor=monitor,
-    )
-    trainer.train(resume_from_checkpoint=checkpoint)
-    final = stage.final_dir(root)
-    trainer.save_model(str(final))
-    summary = {
-        "stage": stage.name,
-        "init_from": init_from,
-        "resumed_from": checkpoint,
-        "global_step": trainer.state.global_step,
-        "advanced_early": monitor.advanced_at_step is not None,
-        "advanced_at_step": monitor.advanced_at_step,
-        "running_reward": monitor.running_reward,
-        "dropped_prompts": len(monitor.dropped),
-        "num_prompts": len(plan.dataset),
-    }
-    if state.is_main_process:
-        write_json_atomic(final / DONE_FILE, summary)
-        if run is not None:
-            run.summary.update({f"stage/{k}": v for k, v in summary.items() if v is not None})
-            run.finish()
-    state.wait_for_everyone()
-    if is_last:
-        trainer.end()
-    return summary
-
-
+@ends_process_group
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
+    recipe, _ = parse_recipe(argv, "grpo", RECIPE_TYPES)
+    plans = plan_stages(recipe)
+
     from accelerate import PartialState
     from transformers import AutoTokenizer
+    from trl import GRPOConfig, ModelConfig
 
-    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
-    plans = plan_stages(recipe)
+    from dart_trl.grpo.stage_runner import run_stage
+
     root = recipe.get(GRPOConfig).output_dir
     model_args = recipe.get(ModelConfig)
     state = PartialState()
     if state.is_main_process:
+        lock_output_dir(root)  # shared with `dart-trl grpo`, which took it before launching
         write_resolved_recipe(recipe, root)
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
@@ -327,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         if stage.is_done(root):
             state.print(f"dart-trl grpo: stage '{stage.name}' is done ({stage.final_dir(root)}); skipping it")
         else:
-            summary = run_stage(recipe, plan, init_from, tokenizer, is_last=i == len(plans) - 1)
+            ours = recipe.get(StagedGRPOArguments)
+            summary = run_stage(recipe, ours, plan, init_from, tokenizer, is_last=i == len(plans) - 1)
             how = (
                 f"advanced early at step {summary['advanced_at_step']}"
                 if summary["advanced_early"]
