@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
+import time
 
 import pandas as pd
+import psutil
 import pytest
+from conftest import run_job
 
 from dart_trl.demo import summary
 from dart_trl.demo.arithmetic import LEVELS, answer_of, build_demo_data, worked_solutions
 from dart_trl.demo.reading import reading
+from dart_trl.demo.steps import Step, StepFailed, run_side_by_side
 from dart_trl.grading import Grader
 from dart_trl.tracking.offline import OfflineRun, find_runs, read_run
 
@@ -69,7 +72,7 @@ def test_per_level_table_counts_queries_without_response_and_samples():
     assert table.loc[(2, "prop2diff"), "responses_per_query"] == 2.5
     assert table.loc[(2, "prop2diff"), "raw_samples"] == 104
     assert table.loc[(1, "vrt"), "responses"] == 7
-    text = reading(table.reset_index(), 10, pd.DataFrame(), [], 10, {})
+    text = reading(table.reset_index(), pd.DataFrame(), pd.DataFrame(), [], 10, {})
     assert "prop2diff 2.50" in text and "more responses per query than VRT" in text
 
 
@@ -85,6 +88,25 @@ def test_equal_size_datasets_cut_to_the_smaller(tmp_path):
     assert pd.read_json(paths["b"], lines=True)["response"].is_unique
 
 
+def test_reading_puts_each_students_rows_per_level_next_to_its_scores(tmp_path):
+    for name, levels in [("vrt", [1] * 5 + [2] * 3 + [3] * 2), ("prop2diff", [1] * 2 + [2] * 3 + [3] * 5)]:
+        rows = [{"query": "q", "response": "r", "query_id": "id", "level": lv} for lv in levels]
+        pd.DataFrame(rows).to_json(tmp_path / f"{name}.jsonl", orient="records", lines=True)
+    rows = summary.rows_per_level({s: tmp_path / f"{s}.jsonl" for s in ("vrt", "prop2diff")})
+    assert rows.loc["level1"].tolist() == [5, 2] and rows.loc["level3"].tolist() == [2, 5]
+    accuracy = pd.DataFrame(
+        {"level1": [0.9, 0.35], "level2": [0.85, 0.7], "level3": [0.3, 0.55]},
+        index=["student-vrt", "student-prop2diff"],
+    )
+    text = reading(pd.DataFrame(columns=summary.PER_LEVEL_COLUMNS), rows, accuracy, [], 20, {})
+    assert "Trained on 10 rows each (per level, VRT / Prop2Diff: level1 5 / 2, level2 3 / 3" in text
+    assert "level3: Prop2Diff 55% vs VRT 30% (+25 points)" in text
+    assert "Of the 2 levels where one student had more rows, that student scored higher at 2." in text
+    accuracy.loc["student-prop2diff", "level1"] = 0.9
+    text = reading(pd.DataFrame(columns=summary.PER_LEVEL_COLUMNS), rows, accuracy, [], 20, {})
+    assert "that student scored higher at 1 (1 tied)." in text
+
+
 def test_stage_rewards_first_and_last_quarter():
     run = OfflineRun(
         name="level1", history=[{"train/rewards/accuracy/mean": r} for r in [0, 0, 1, 1, 1, 1, 1, 1]]
@@ -93,27 +115,38 @@ def test_stage_rewards_first_and_last_quarter():
     assert stage == {"stage": "level1", "steps": 8, "window": 2, "first": 0.0, "last": 1.0}
 
 
+def python_step(title: str, code: str) -> Step:
+    return Step(title, [sys.executable, "-c", code], title)
+
+
+def test_side_by_side_steps_print_whole_logs_and_a_failure_stops_the_rest(tmp_path, capsys):
+    timings = {}
+    chatty = "import time\nfor i in range(3):\n    print('{}', i, flush=True); time.sleep(0.2)"
+    steps = [python_step("a", chatty.format("a")), python_step("b", chatty.format("b"))]
+    run_side_by_side(steps, dict(os.environ), tmp_path / "logs", timings)
+    out = capsys.readouterr().out
+    assert "a 0\na 1\na 2" in out and "b 0\nb 1\nb 2" in out, "a step's output must be printed whole"
+    assert set(timings) == {"a", "b"} and (tmp_path / "logs" / "a.log").read_text() == "a 0\na 1\na 2\n"
+
+    sleeper = python_step("sleeper", "import time; time.sleep(120)")
+    start = time.time()
+    with pytest.raises(StepFailed, match="'fails' failed with exit code 3"):
+        run_side_by_side([sleeper, python_step("fails", "raise SystemExit(3)")], dict(os.environ),
+                         tmp_path / "logs", {})  # fmt: skip
+    assert time.time() - start < 60
+    left = [
+        p for p in psutil.Process().children(recursive=True) if "time.sleep(120)" in " ".join(p.cmdline())
+    ]
+    assert not left, "the step still running when another failed must be stopped"
+
+
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
     env = dict(os.environ, WANDB_MODE="offline")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dart_trl.cli",
-            "demo",
-            "--quick",
-            "--output_dir",
-            str(out),
-            "--wandb_group",
-            "ci-demo",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    command = [sys.executable, "-m", "dart_trl.cli", "demo", "--quick", "--output_dir", str(out),
+               "--wandb_group", "ci-demo"]  # fmt: skip
+    result = run_job(command, timeout=1500, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     artifacts = json.loads((out / "artifacts.json").read_text())
     for name, path in artifacts.items():

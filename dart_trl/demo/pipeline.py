@@ -13,14 +13,15 @@ Every step runs the real job through the ``dart-trl`` command, on the shipped ti
 5. evaluate the teacher, both students and the RL model on held-out questions of each level, and
    compare them with ``dart-trl compare``; print the numbers and a reading of them.
 
-All runs share one W&B group (offline unless ``WANDB_MODE`` says otherwise).
+Independent steps (the three DARS runs and the teacher's evaluation, the two students, the probe
+and the students' evaluations) run two at a time, each into ``logs/``, printed when it ends. All runs
+share one W&B group (offline unless ``WANDB_MODE`` says otherwise).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from dart_trl.dars.report import plot_strategies
 from dart_trl.demo import summary
 from dart_trl.demo.arithmetic import LEVELS, build_demo_data, corpus
 from dart_trl.demo.reading import reading
+from dart_trl.demo.steps import Step, run_one, run_side_by_side
 from dart_trl.demo.tiny import build_tiny_model
 from dart_trl.processes import watched
 from dart_trl.sampling import vllm_available
@@ -40,6 +42,7 @@ from dart_trl.tracking.offline import find_runs, read_run
 
 RECIPES = shipped_dir("recipes")
 STRATEGIES = ("vrt", "uniform", "prop2diff")
+MODELS = ("teacher", "student-vrt", "student-prop2diff", "student-prop2diff-grpo")  # evaluated, in this order
 
 
 @dataclass
@@ -103,15 +106,21 @@ class Pipeline:
         self.env.setdefault("HF_HUB_OFFLINE", "1")
         self.env.setdefault("HF_DATASETS_OFFLINE", "1")
         self.env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        # The engine in the job's own process: for a tiny model, spawning vLLM's engine-core and worker
+        # processes costs most of a DARS run (one DARS-VRT run: 69 s instead of 142-156 s on 2 busy cores).
+        self.env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        # vLLM pins its threads to the same core in every engine; two DARS runs side by side then share
+        # one core (two DARS-VRT runs side by side: 97 s unpinned, 133-139 s pinned).
+        self.env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         self.env.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.env["WANDB_RUN_GROUP"] = self.group
         self.env["WANDB_DIR"] = str(self.out)
         self.timings: dict[str, float] = {}
 
-    def job(self, title: str, subcommand: str, recipe: str, *extra: str, **overrides) -> None:
-        """Run ``dart-trl SUBCOMMAND recipes/RECIPE --key value ...``; stop the demo if it fails.
+    def step(self, title: str, subcommand: str, recipe: str, *extra: str, **overrides) -> Step:
+        """The step ``dart-trl SUBCOMMAND recipes/RECIPE EXTRA --key value ...``.
 
-        The command is printed first, with the demo's output directory shown as ``$OUT``.
+        It is printed with the demo's output directory shown as ``$OUT``.
         """
         command = [sys.executable, "-m", "dart_trl.cli", subcommand]
         if recipe:
@@ -121,36 +130,35 @@ class Pipeline:
         for key, value in overrides.items():
             command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
         shown = " ".join([subcommand, *([f"recipes/{recipe}"] if recipe else []), *command[len(head) :]])
-        print(f"\n=== {title}\n$ dart-trl {shown.replace(str(self.out), '$OUT')}", flush=True)
-        start = time.time()
-        code = subprocess.call(command, env=self.env)
-        self.timings[title] = time.time() - start
-        if code != 0:
-            raise RuntimeError(f"demo step '{title}' failed with exit code {code}")
+        return Step(title, command, f"dart-trl {shown.replace(str(self.out), '$OUT')}")
 
-    def sft(self, title: str, base: Path, data: Path, out: Path, epochs: int) -> Path:
+    def run_steps(self, *steps: Step) -> None:
+        """Run one step, or independent steps side by side; stop the demo if one fails."""
+        if len(steps) == 1:
+            run_one(steps[0], self.env, self.timings)
+        else:
+            run_side_by_side(list(steps), self.env, self.out / "logs", self.timings)
+
+    def sft(self, title: str, base: Path, data: Path, out: Path, epochs: int) -> Step:
         """SFT ``base`` on ``data`` (query/response) into ``out``."""
-        self.job(
+        return self.step(
             title, "sft", "sft_tiny_cpu.yaml",
             model_name_or_path=str(base), dataset_name=str(data), output_dir=str(out),
             num_train_epochs=str(epochs), per_device_train_batch_size="1", learning_rate="3e-3",
             run_name=out.name, wandb_group=self.group, seed=str(self.args.seed),
         )  # fmt: skip
-        return out
 
-    def generate(self, title: str, model: Path, pool: Path, out: Path, **overrides) -> Path:
+    def generate(self, title: str, model: Path, pool: Path, out: Path, **overrides) -> Step:
         """Sample ``model`` on ``pool`` with DARS into ``out``."""
         pools = [{"source": str(pool), "id": "id", "query": "query", "answer": "answer", "level": "level"}]
-        self.job(
+        return self.step(
             title, "generate", "dars_tiny_cpu.yaml",
             model_name_or_path=str(model), pools=pools, output_dir=str(out), backend=self.backend,
             run_name=out.name, seed=str(self.args.seed), **overrides,
         )  # fmt: skip
-        return out
 
-    def evaluate(self, model: Path, benchmarks: dict[int, Path], name: str) -> Path:
+    def evaluate(self, model: Path, benchmarks: dict[int, Path], name: str) -> Step:
         """Evaluate ``model`` greedily on the held-out questions of each level into ``eval/<name>``."""
-        out = self.out / "eval" / name
         specs = [
             {
                 "name": f"level{level}",
@@ -160,15 +168,14 @@ class Pipeline:
             }
             for level, path in benchmarks.items()
         ]
-        self.job(
+        return self.step(
             f"evaluate {name}", "eval", "eval_tiny_cpu.yaml",
-            model_name_or_path=str(model), benchmarks=specs, output_dir=str(out), run_name=name,
-            wandb_group=self.group,
+            model_name_or_path=str(model), benchmarks=specs, output_dir=str(self.out / "eval" / name),
+            run_name=name, wandb_group=self.group,
         )  # fmt: skip
-        return out
 
-    def synthesise(self, teacher: Path, pool: Path) -> dict[str, Path]:
-        """DARS with each strategy, each into its own directory under ``dars/``."""
+    def synthesise(self, teacher: Path, pool: Path) -> dict[str, Step]:
+        """DARS with each strategy, each into ``dars/<strategy>``."""
         s = self.sizes
         settings = {
             "vrt": dict(max_trials=str(s.vrt_trials)),
@@ -212,11 +219,11 @@ class Pipeline:
             stages.append({"name": f"level{level}", "levels": [level], "max_steps": self.sizes.grpo_steps})
         if not stages:
             raise RuntimeError("no query has a difficulty level: nothing to train GRPO on")
-        self.job(
+        self.run_steps(self.step(
             "4c. GRPO stages from the Prop2Diff student", "grpo", "grpo_demo_cpu.yaml",
             model_name_or_path=str(student), dataset=str(levels_dir / "levels.parquet"), stages=stages,
             output_dir=str(self.out / "grpo"), wandb_group=self.group, seed=str(self.args.seed),
-        )  # fmt: skip
+        ))  # fmt: skip
         return self.out / "grpo" / stages[-1]["name"] / "final", stages
 
     def stage_rewards(self) -> list[dict]:
@@ -236,43 +243,52 @@ class Pipeline:
         teacher_base = build_tiny_model(out / "models" / "teacher-init", corpus=text, seed=self.args.seed)
         student_base = build_tiny_model(out / "models" / "student-init", corpus=text, seed=self.args.seed + 1)
 
-        teacher = self.sft("1. train the teacher", teacher_base, data["teacher_sft"], out / "models" / "teacher",
-                           sizes.teacher_epochs)  # fmt: skip
-        dars = self.synthesise(teacher, data["pool"])
+        teacher = out / "models" / "teacher"
+        self.run_steps(self.sft("1. train the teacher", teacher_base, data["teacher_sft"], teacher,
+                                sizes.teacher_epochs))  # fmt: skip
+        dars = {strategy: out / "dars" / strategy for strategy in STRATEGIES}
+        evals = {name: out / "eval" / name for name in MODELS}
+        self.run_steps(
+            *self.synthesise(teacher, data["pool"]).values(), self.evaluate(teacher, benchmarks, "teacher")
+        )
         per_level, paths = self.figure_1(dars)
 
         student_data = summary.equal_size_datasets(
             {s: dars[s] for s in ("vrt", "prop2diff")}, out / "students" / "data", self.args.seed
         )
-        students = {
-            strategy: self.sft(
-                f"3. SFT a student on the {strategy} data",
-                student_base,
-                path,
-                out / "models" / f"student-{strategy}",
-                sizes.student_epochs,
-            )  # fmt: skip
-            for strategy, path in student_data.items()
-        }
-        probe = self.generate("4a. probe the Prop2Diff student's pass rates", students["prop2diff"], data["pool"],
-                              out / "probe-student", strategy="vrt", max_trials=str(sizes.probe_trials))  # fmt: skip
-        self.job(
+        students = {strategy: out / "models" / f"student-{strategy}" for strategy in student_data}
+        self.run_steps(
+            *[
+                self.sft(
+                    f"3. SFT a student on the {s} data", student_base, path, students[s], sizes.student_epochs
+                )
+                for s, path in student_data.items()
+            ]
+        )
+        probe = out / "probe-student"
+        self.run_steps(
+            self.generate("4a. probe the Prop2Diff student's pass rates", students["prop2diff"], data["pool"],
+                          probe, strategy="vrt", max_trials=str(sizes.probe_trials)),
+            *[self.evaluate(students[s], benchmarks, f"student-{s}") for s in ("vrt", "prop2diff")],
+        )  # fmt: skip
+        self.run_steps(self.step(
             "4b. levels: student = small model, teacher = mid and large model", "levels",
             "levels_from_pass_rates.yaml",
             small_query_info=str(probe), mid_query_info=str(dars["vrt"]), large_query_info=str(dars["vrt"]),
             pool=str(data["pool"]), query_id_column="id", output_dir=str(out / "levels"),
-        )  # fmt: skip
+        ))  # fmt: skip
         rl_model, _ = self.grpo(students["prop2diff"], out / "levels")
         rewards = self.stage_rewards()
+        self.run_steps(self.evaluate(rl_model, benchmarks, "student-prop2diff-grpo"))
 
-        models = {"teacher": teacher, "student-vrt": students["vrt"], "student-prop2diff": students["prop2diff"],
-                  "student-prop2diff-grpo": rl_model}  # fmt: skip
-        evals = {name: self.evaluate(model, benchmarks, name) for name, model in models.items()}
+        models = dict(zip(MODELS, [teacher, students["vrt"], students["prop2diff"], rl_model], strict=True))
         if self.env["WANDB_MODE"] == "disabled":
             runs = [str(path) for path in evals.values()]
         else:  # the group's eval runs, from W&B (local run directories when offline)
             runs = ["--wandb-group", self.group, "--wandb-dir", str(out)]
-        self.job("5. comparison of the eval runs", "compare", "", *runs, "--out", str(out / "compare"))
+        self.run_steps(
+            self.step("5. comparison of the eval runs", "compare", "", *runs, "--out", str(out / "compare"))
+        )
         accuracy = summary.accuracy_per_level(evals)
         paths.update(
             {
@@ -284,12 +300,13 @@ class Pipeline:
                 "comparison": out / "compare" / "comparison.md",
                 "comparison_chart": out / "compare" / "comparison.png",
                 "wandb_runs": out / "wandb",
+                "step_logs": out / "logs",
                 **{f"eval_{name}": path for name, path in evals.items()},
             }
         )
         text = reading(
             per_level=per_level,
-            student_rows=sum(1 for _ in student_data["vrt"].open()),
+            student_rows=summary.rows_per_level(student_data),
             accuracy=accuracy,
             rewards=rewards,
             questions_per_level=sizes.per_level,
@@ -311,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         paths = pipeline.run()
     except RuntimeError as err:
         raise RecipeError(str(err)) from None
-    print(f"\n=== done in {time.time() - start:.0f} s; step times: "
-          + ", ".join(f"{k.split(' ')[0]} {v:.0f}s" for k, v in pipeline.timings.items()))  # fmt: skip
+    print(f"\n=== done in {time.time() - start:.0f} s; step times (steps side by side overlap):")
+    for title, seconds in pipeline.timings.items():
+        print(f"  {seconds:5.0f} s  {title}")
     for name, path in paths.items():
         print(f"  {name:<24} {path}")
     for run_dir in find_runs(paths["wandb_runs"]):

@@ -18,6 +18,8 @@ def points(a: float, b: float) -> str:
 
 
 def _dars_sentences(per_level: pd.DataFrame) -> list[str]:
+    if per_level.empty:
+        return []
     hardest = int(per_level["level"].max())
     top = per_level[per_level["level"] == hardest].set_index("strategy")
     totals = per_level.groupby("strategy", sort=False)[["responses", "raw_samples"]].sum()
@@ -46,19 +48,28 @@ def _dars_sentences(per_level: pd.DataFrame) -> list[str]:
     return sentences
 
 
-def _student_sentences(accuracy: pd.DataFrame, student_rows: int, questions: int) -> list[str]:
+def _student_sentences(accuracy: pd.DataFrame, student_rows: pd.DataFrame, questions: int) -> list[str]:
     levels = [c for c in accuracy.columns if c.startswith("level")]
     if not {"student-vrt", "student-prop2diff"} <= set(accuracy.index):
         return []
     vrt, p2d = accuracy.loc["student-vrt"], accuracy.loc["student-prop2diff"]
+    rows = student_rows.reindex(levels).fillna(0).astype(int)
     per_level = "; ".join(
         f"{lv}: Prop2Diff {100 * p2d[lv]:.0f}% vs VRT {100 * vrt[lv]:.0f}% ({points(p2d[lv], vrt[lv])})"
         for lv in levels
     )
+    split = ", ".join(f"{lv} {rows.loc[lv, 'vrt']} / {rows.loc[lv, 'prop2diff']}" for lv in levels)
+    more_rows = (rows["prop2diff"] - rows["vrt"]).astype(float)
+    higher = (p2d[levels] - vrt[levels]).astype(float)
+    differ = more_rows != 0
+    agree = int(((more_rows * higher) > 0).sum())
+    ties = int(((higher == 0) & differ).sum())
     text = [
-        f"Trained on {student_rows} rows each, the two students scored on the held-out questions {per_level}; "
-        f"each level has {questions} questions, so one question is {100 / questions:.0f} points and small "
-        "differences are within noise."
+        f"Trained on {int(rows['vrt'].sum())} rows each (per level, VRT / Prop2Diff: {split}), the two "
+        f"students scored on the held-out questions {per_level}; each level has {questions} questions, so "
+        f"one question is {100 / questions:.0f} points and small differences are within noise.",
+        f"Of the {int(differ.sum())} levels where one student had more rows, that student scored higher "
+        f"at {agree}" + (f" ({ties} tied)." if ties else "."),
     ]
     if "teacher" in accuracy.index:
         teacher = ", ".join(f"{lv} {100 * accuracy.loc['teacher', lv]:.0f}%" for lv in levels)
@@ -88,7 +99,7 @@ def _grpo_sentences(accuracy: pd.DataFrame, rewards: list[dict]) -> list[str]:
 
 def reading(
     per_level: pd.DataFrame,
-    student_rows: int,
+    student_rows: pd.DataFrame,
     accuracy: pd.DataFrame,
     rewards: list[dict],
     questions_per_level: int,
@@ -96,8 +107,9 @@ def reading(
 ) -> str:
     """One paragraph on what the run shows, then where each artifact is.
 
-    ``per_level`` is :func:`dart_trl.demo.summary.per_level_table` of the DARS runs, ``accuracy`` the
-    accuracy per model and level, ``rewards`` :func:`dart_trl.demo.summary.stage_rewards`.
+    ``per_level`` is :func:`dart_trl.demo.summary.per_level_table` of the DARS runs, ``student_rows``
+    :func:`dart_trl.demo.summary.rows_per_level` of the students' data, ``accuracy`` the accuracy per
+    model and level, ``rewards`` :func:`dart_trl.demo.summary.stage_rewards`.
     """
     sentences = [
         *_dars_sentences(per_level),

@@ -81,6 +81,14 @@ def equal_size_datasets(datasets: dict[str, Path], out_dir: Path, seed: int) -> 
     return paths
 
 
+def rows_per_level(datasets: dict[str, Path]) -> pd.DataFrame:
+    """Rows of each student dataset (columns) per level (rows, named ``level<n>`` like the benchmarks)."""
+    counts = {name: pd.read_json(path, lines=True)["level"].value_counts() for name, path in datasets.items()}
+    table = pd.DataFrame(counts).fillna(0).astype(int).sort_index()
+    table.index = [f"level{int(level)}" for level in table.index]
+    return table
+
+
 def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
