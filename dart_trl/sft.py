@@ -24,11 +24,12 @@ from dart_trl.templates import template_names
 logger = logging.getLogger("dart_trl.sft")
 
 SDPA_PACKING_WARNING = (
-    "flash-attn is not installed, so attention runs on sdpa. Packed sequences still do not attend to each "
-    "other: transformers reads the restarting position_ids and builds a block-diagonal causal mask. But sdpa "
-    "then materialises that mask (batch x L x L for each packed row of L tokens) and computes attention over "
-    "the whole row, so long packs are slower and use more memory than flash_attention_2's variable-length "
-    "kernel. Install flash-attn (pip install -e .[gpu]) for full speed."
+    "flash-attn is not installed (or no CUDA device is visible), so attention runs on sdpa. Packed sequences "
+    "still do not attend to each other: transformers reads the restarting position_ids and builds a "
+    "block-diagonal causal mask. But sdpa then materialises that mask (batch x L x L for each packed row of L "
+    "tokens) and computes attention over the whole row, so long packs are slower and use more memory than "
+    "flash_attention_2's variable-length kernel. For full speed on a CUDA node install flash-attn after torch, "
+    "without build isolation (make install EXTRAS=vllm,gpu does; see the README, Install)."
 )
 
 
