@@ -302,7 +302,8 @@ def run_stage(recipe: Recipe, plan: StagePlan, init_from: str, tokenizer, is_las
             run.finish()
     state.wait_for_everyone()
     if is_last:
-        trainer.end()
+        # What Trainer.end() does; transformers 5.17 (the GPU set) has no Trainer.end(), 5.18 added it.
+        trainer.accelerator.end_training()
     return summary
 
 

@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("saved model, tokenizer and generation config to %s", sft.output_dir)
     if sft.push_to_hub:
         trainer.push_to_hub(dataset_name=script.dataset_name)
-    trainer.end()
+    # What Trainer.end() does; transformers 5.17 (the GPU set) has no Trainer.end(), 5.18 added it.
+    trainer.accelerator.end_training()
     if state.is_main_process and wandb_enabled(sft.report_to):
         import wandb
 
