@@ -32,7 +32,7 @@ TWIN_VENV ?= .venv-gpu-twin
 TWIN_BIN := $(TWIN_VENV)/bin
 TWIN_TESTS := tests/test_versions.py tests/test_recipes_and_docs.py tests/test_tiny_and_sampling.py \
 	tests/test_grpo_curriculum.py tests/test_grpo_staged.py tests/test_sft.py tests/test_rewards.py \
-	tests/test_generate_e2e.py::test_vllm_serve_backend
+	tests/test_eval.py tests/test_generate_e2e.py::test_vllm_serve_backend
 
 .PHONY: install demo demo-quick test lint check-gpu-set test-gpu-twin lock-cpu lock-gpu clean
 
