@@ -23,13 +23,13 @@ import numpy as np
 
 from dart_trl.dars.allocation import (
     AllocationConfig,
-    QueryStats,
     compute_targets,
     oracle_samples,
     oracle_target,
     plan_round,
     stop_reason,
 )
+from dart_trl.dars.stats import QueryStats
 
 # Query counts of the DART-Math pool: GSM8K train (level 0) and MATH train by level.
 QUERY_COUNTS = {0: 7473, 1: 565, 2: 1349, 3: 1592, 4: 1690, 5: 2304}

@@ -4,9 +4,9 @@
    strategy ``bfd``, as ``SFTTrainer`` calls it) against the reference next-fit packing (rows taken in
    order, a new pack opened whenever the next row does not fit). Target: >= 99% for BFD.
 2. Data preparation time per 10k rows, scaled to 590k rows (the size of DART-Math-Uniform):
-   ``dart_trl.sft_data.prepare_sft_dataset`` (template, EOS, tokenization, overlong rows) plus what
+   ``dart_trl.sft.data.prepare_sft_dataset`` (template, EOS, tokenization, overlong rows) plus what
    ``SFTTrainer`` does after it (labels, BFD packing), timed on the tiny tokenizer of
-   ``dart_trl.tiny`` with synthetic text whose token counts follow the same mix. Target: <= 10 min.
+   ``dart_trl.demo.tiny`` with synthetic text whose token counts follow the same mix. Target: <= 10 min.
 
 The length mix is synthetic (no hub access): prompt (Alpaca template + query) ~100 tokens, response
 ~480 tokens, log-normal with a long tail. Run: ``python benchmarks/packing.py [--rows N]``.
@@ -76,8 +76,8 @@ def packing_report(rows: int, max_length: int) -> None:
 
 def synthetic_rows(rows: int, tokenizer, seed: int = 1) -> list[dict]:
     """Query/response text whose token counts under ``tokenizer`` follow :func:`length_mix`."""
+    from dart_trl.demo.tiny import DEFAULT_CORPUS
     from dart_trl.templates import format_prompt
-    from dart_trl.tiny import DEFAULT_CORPUS
 
     rng = np.random.default_rng(seed)
     words = DEFAULT_CORPUS.split()
@@ -106,8 +106,8 @@ def prep_report(rows: int, max_length: int) -> None:
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from dart_trl.sft_data import prepare_sft_dataset
-    from dart_trl.tiny import build_tiny_model
+    from dart_trl.demo.tiny import build_tiny_model
+    from dart_trl.sft.data import prepare_sft_dataset
 
     datasets.disable_progress_bars()
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +139,7 @@ def prep_report(rows: int, max_length: int) -> None:
         f"{lengths.mean():.0f}, {prepared.overlong_rows} overlong dropped) -> {packs} packs:"
     )
     print(
-        f"  template + EOS + tokenize + overlong check (dart_trl.sft_data): {ours:6.1f} s wall, {ours_cpu:6.1f} s CPU"
+        f"  template + EOS + tokenize + overlong check (dart_trl.sft.data): {ours:6.1f} s wall, {ours_cpu:6.1f} s CPU"
     )
     print(
         f"  SFTTrainer init: labels + BFD packing (+ tiny model load):   {trl_part:6.1f} s wall, {trl_cpu:6.1f} s CPU"

@@ -9,54 +9,59 @@ from __future__ import annotations
 
 import importlib
 import os
-import subprocess
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
-from dart_trl.recipe import LaunchArguments, RecipeError, export_env, load_recipe, parse_overrides
-
-ACCELERATE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "launch" / "accelerate"
+from dart_trl.config import CHECKED_RECIPE_ENV, LaunchArguments, Recipe, parse_recipe, run_guarded
+from dart_trl.config.resources import resolve_accelerate_config
+from dart_trl.locking import acquire
+from dart_trl.processes import call, watchdog
 
 
 @dataclass(frozen=True)
 class Subcommand:
-    """A ``dart-trl`` subcommand: the module whose ``main(argv)`` runs it and whether it is launched."""
+    """A ``dart-trl`` subcommand: the module whose ``main(argv)`` runs it; training jobs name the module
+    that ``accelerate launch -m`` runs (``launch_as``)."""
 
     module: str
     summary: str
-    launched: bool = False
+    launch_as: str | None = None
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "generate": Subcommand(
-        "dart_trl.generate", "DARS data synthesis (VRT, Uniform, Prop2Diff) from a recipe"
+        "dart_trl.dars.generate", "DARS data synthesis (VRT, Uniform, Prop2Diff) from a recipe"
     ),
     "sft": Subcommand(
-        "dart_trl.sft", "supervised fine-tuning with TRL's SFTTrainer (accelerate launch)", True
+        "dart_trl.sft.train",
+        "supervised fine-tuning with TRL's SFTTrainer (accelerate launch)",
+        "dart_trl.sft",
     ),
     "grpo": Subcommand(
-        "dart_trl.grpo", "difficulty-staged GRPO with a verifiable math reward (accelerate launch)", True
+        "dart_trl.grpo.train",
+        "difficulty-staged GRPO with a verifiable math reward (accelerate launch)",
+        "dart_trl.grpo",
     ),
     "levels": Subcommand(
-        "dart_trl.levels", "label a query pool with difficulty levels from model pass rates"
+        "dart_trl.grpo.levels", "label a query pool with difficulty levels from model pass rates"
     ),
-    "eval": Subcommand("dart_trl.evaluate", "score a model on math benchmarks with the project's grader"),
-    "compare": Subcommand("dart_trl.compare", "compare evaluation runs in a paper-style table"),
+    "eval": Subcommand(
+        "dart_trl.eval.evaluate", "score a model on math benchmarks with the project's grader"
+    ),
+    "compare": Subcommand("dart_trl.eval.compare", "compare evaluation runs in a paper-style table"),
     "grade": Subcommand(
         "dart_trl.grading.cli", "grade a JSONL/Parquet file of completions against gold answers"
     ),
-    "demo": Subcommand("dart_trl.demo", "the whole pipeline on tiny local models, on CPU"),
+    "demo": Subcommand("dart_trl.demo.pipeline", "the whole pipeline on tiny local models, on CPU"),
 }
 
 
 def usage() -> str:
     """Return the top-level help text listing the subcommands."""
     lines = [
-        "usage: dart-trl SUBCOMMAND RECIPE.yaml [--key value ...] [--debug]",
+        "usage: dart-trl SUBCOMMAND RECIPE.yaml [--key value ...] [--traceback]",
         "",
         "Difficulty-aware math training on Hugging Face TRL.",
         "",
@@ -65,22 +70,6 @@ def usage() -> str:
     lines += [f"  {name:<9} {sub.summary}" for name, sub in SUBCOMMANDS.items()]
     lines += ["", "Run `dart-trl SUBCOMMAND --help` for a subcommand's options."]
     return "\n".join(lines)
-
-
-def resolve_accelerate_config(name: str) -> Path:
-    """Find an accelerate config: a path, or a name (with or without ``.yaml``) in ``launch/accelerate/``.
-
-    ``launch/accelerate/`` is looked up in the current directory, then next to the package source.
-    """
-    dirs = [Path.cwd() / "launch" / "accelerate", ACCELERATE_CONFIG_DIR]
-    candidates = [Path(name)] + [d / f for d in dirs for f in (name, f"{name}.yaml")]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    known = sorted({p.stem for d in dirs for p in d.glob("*.yaml")})
-    raise RecipeError(
-        f"accelerate_config '{name}' not found: not a file, nor one of {known} in launch/accelerate/"
-    )
 
 
 # Per-process state of a distributed job, or handles to another process's services: a new launch must
@@ -98,18 +87,12 @@ def launch_env() -> dict[str, str]:
     }
 
 
-def accelerate_command(job: ModuleType, argv: Sequence[str]) -> list[str]:
-    """Validate a training recipe and return the ``accelerate launch`` command that runs ``job`` on it.
+def accelerate_command(recipe: Recipe, launch_as: str, argv: Sequence[str]) -> list[str]:
+    """The ``accelerate launch`` command that runs module ``launch_as`` on a checked recipe.
 
-    The recipe is loaded with the job's full set of dataclasses (``job.RECIPE_TYPES``) and checked by
-    ``job.validate``, so a bad key or value fails here, before ``accelerate`` starts any process.
+    ``accelerate_config`` and ``num_processes`` (and ``main_process_port``) of the recipe become launch
+    arguments; the recipe path and overrides go to every process unchanged.
     """
-    if not argv or argv[0].startswith("-"):
-        raise RecipeError("usage: dart-trl JOB RECIPE.yaml [--key value ...]: the recipe path comes first")
-    overrides = parse_overrides([a for a in argv[1:] if a != "--debug"])
-    recipe = load_recipe(argv[0], job.RECIPE_TYPES, overrides)
-    job.validate(recipe)
-    export_env(recipe)
     launch = recipe.get(LaunchArguments)
     command = [sys.executable, "-m", "accelerate.commands.launch"]
     if launch.accelerate_config:
@@ -121,32 +104,56 @@ def accelerate_command(job: ModuleType, argv: Sequence[str]) -> list[str]:
         command += ["--num_processes", str(num_processes)]
     if launch.main_process_port:
         command += ["--main_process_port", str(launch.main_process_port)]
-    return command + ["-m", job.__name__, *argv]
+    return command + ["-m", launch_as, *argv]
+
+
+def launch_training(name: str, job: ModuleType, launch_as: str, argv: Sequence[str]) -> int:
+    """Check a training recipe here, once (keys, files, data columns, TRL's own checks), then run the job
+    under ``accelerate launch``; its processes skip the checks (:data:`CHECKED_RECIPE_ENV`).
+
+    The job is launched while this process holds the lock of its output directory, so a second job on
+    the same directory is refused before ``accelerate`` starts; the ranks it starts share the lock.
+    """
+    recipe, _ = parse_recipe(argv, name, job.RECIPE_TYPES)
+    job.validate(recipe)
+    recipe.materialize()
+    output_dir = next((c.output_dir for c in recipe.configs if getattr(c, "output_dir", None)), None)
+    lock = acquire(output_dir) if output_dir else None
+    try:
+        env = {**launch_env(), CHECKED_RECIPE_ENV: str(recipe.path.resolve())}
+        with watchdog():
+            return call(accelerate_command(recipe, launch_as, argv), env=env)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def check_only(name: str, job: ModuleType, argv: Sequence[str]) -> int:
+    """``dart-trl JOB RECIPE --check``: run every check the job runs before it loads a model, then stop."""
+    recipe, options = parse_recipe(argv, name, job.RECIPE_TYPES, job_options(job))
+    if options is None:
+        job.validate(recipe)
+    else:
+        job.validate(recipe, options)
+    recipe.materialize()
+    print(f"dart-trl {name}: {recipe.path} is valid")
+    return 0
+
+
+def job_options(job: ModuleType) -> type | None:
+    """The job's command-line options dataclass (``OPTIONS``), if it has one."""
+    return getattr(job, "OPTIONS", None)
 
 
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
     """Run subcommand ``name`` with its arguments and return the exit code."""
     sub = SUBCOMMANDS[name]
     job = importlib.import_module(sub.module)
-    if sub.launched and not {"-h", "--help"} & set(argv):
-        return subprocess.call(accelerate_command(job, argv), env=launch_env())
+    if "--check" in argv and hasattr(job, "validate") and not {"-h", "--help"} & set(argv):
+        return check_only(name, job, argv)
+    if sub.launch_as and not {"-h", "--help"} & set(argv):
+        return launch_training(name, job, sub.launch_as, argv)
     return int(job.main(list(argv)) or 0)
-
-
-def run_guarded(name: str, func: Callable[[list[str]], int | None], argv: Sequence[str]) -> int:
-    """Call ``func(argv)``, turning a :class:`RecipeError` into one line on stderr and exit code 2.
-
-    The traceback is printed too when ``--debug`` is among the arguments.
-    """
-    try:
-        return int(func(list(argv)) or 0)
-    except RecipeError as err:
-        if "--debug" in argv:
-            traceback.print_exc()
-        print(f"dart-trl {name}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,9 +2,17 @@
 
 A template is a string with one ``{query}`` slot (filled by plain replacement, so braces in the
 query are safe). ``chat`` is special: it uses the tokenizer's own chat template.
+
+A template's turn markers are its query and response prompts, stripped (``### Instruction:`` and
+``### Response:`` for alpaca). As in the paper's sampling, they are the default stop strings of
+``generate`` and ``eval``: a completion that runs on into an invented next turn ends there instead of
+putting that turn (and its ``\\boxed{}``) into the data.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal, get_args
 
 ALPACA = (
     "Below is an instruction that describes a task. Write a response that appropriately completes "
@@ -27,12 +35,21 @@ TEMPLATES: dict[str, str] = {
     "raw": "{query}",
 }
 
+# The query and response prompts of each template, stripped: where a turn starts (None: no markers).
+TURN_MARKERS: dict[str, tuple[str, ...]] = {
+    "alpaca": ("### Instruction:", "### Response:"),
+    "deepseekmath": ("User:", "Assistant:"),
+    "qwen-boxed": ("<|im_start|>user", "<|im_start|>assistant"),
+    "raw": (),
+}
+
 CHAT = "chat"
+TemplateName = Literal["alpaca", "deepseekmath", "qwen-boxed", "raw", "chat"]
 
 
 def template_names() -> list[str]:
-    """Names accepted by :func:`format_prompt`."""
-    return [*TEMPLATES, CHAT]
+    """Names accepted by :func:`format_prompt` (the recipe type :data:`TemplateName`)."""
+    return list(get_args(TemplateName))
 
 
 def format_prompt(template: str, query: str, tokenizer=None) -> str:
@@ -48,3 +65,17 @@ def format_prompt(template: str, query: str, tokenizer=None) -> str:
     if template not in TEMPLATES:
         raise ValueError(f"unknown prompt template {template!r}; choose from {template_names()}")
     return TEMPLATES[template].replace("{query}", query)
+
+
+def turn_markers(templates: Iterable[str]) -> list[str]:
+    """The turn markers of ``templates`` (in order, without repeats): the default stop strings of a run
+    that uses them. ``raw`` and ``chat`` have none (a chat model ends its turn with its EOS token)."""
+    markers: list[str] = []
+    for template in templates:
+        markers += [m for m in TURN_MARKERS.get(template, ()) if m not in markers]
+    return markers
+
+
+assert set(TURN_MARKERS) == set(TEMPLATES), "every template declares its turn markers"
+assert all(m in TEMPLATES[t] for t, ms in TURN_MARKERS.items() for m in ms), "markers come from the template"
+assert set(template_names()) == {*TEMPLATES, CHAT}, "TemplateName must list every template"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from dart_trl.processes import run_bounded
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -37,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Llama (head_dim 64) with its own tokenizer, saved in a temporary directory."""
-    from dart_trl.tiny import build_tiny_model
+    from dart_trl.demo.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", arch="llama")
 
@@ -52,7 +53,7 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def wandb_dir(tmp_path, monkeypatch) -> Path:
-    """A per-test W&B directory; read what was logged with ``dart_trl.wandb_offline``."""
+    """A per-test W&B directory; read what was logged with ``dart_trl.tracking.offline``."""
     path = tmp_path / "wandb-runs"
     path.mkdir()
     monkeypatch.setenv("WANDB_DIR", str(path))
@@ -70,34 +71,24 @@ def _restore_environment():
 
 
 def run_job(command: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
-    """Run a job (and the processes it starts) to completion; fail the test with every process's stack if it hangs.
+    """Run a job (and the processes it starts) to completion; fail the test if it hangs or leaves processes.
 
-    The job runs in its own process group with ``PYTHONFAULTHANDLER=1``; on timeout the group gets SIGABRT, so each
-    Python process (launcher, workers) prints where it was stuck before it dies.
+    ``dart_trl.processes.run_bounded`` runs it in a session of its own with output in files; on timeout
+    every process of its tree (workers in sessions of their own included) gets SIGABRT, so each Python
+    process prints where it was stuck, then SIGKILL. A process still running 10 s after the job exited
+    is stopped and fails the test.
     """
-    env = {**kwargs.pop("env", os.environ), "PYTHONFAULTHANDLER": "1"}
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        **kwargs,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGABRT)
-        try:
-            stdout, stderr = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
+    done = run_bounded(command, timeout, **kwargs)
+    if done.timed_out:
         pytest.fail(
-            f"timed out after {timeout:.0f} s; stacks and stderr tail:\n{stderr[-12000:]}\nstdout tail:\n{stdout[-3000:]}"
+            f"timed out after {timeout:.0f} s; stacks and stderr tail:\n{done.stderr[-12000:]}\n"
+            f"stdout tail:\n{done.stdout[-3000:]}"
         )
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    if done.leftovers:
+        pytest.fail(
+            f"processes outlived the job: {', '.join(done.leftovers)}\nstderr tail:\n{done.stderr[-3000:]}"
+        )
+    return subprocess.CompletedProcess(command, done.returncode, done.stdout, done.stderr)
 
 
 def free_port() -> int:

@@ -7,14 +7,15 @@ import re
 
 import pytest
 
-from dart_trl.benchmark_registry import (
+from dart_trl.config import RecipeError
+from dart_trl.eval.benchmarks import (
     BENCHMARKS,
     PAPER_BENCHMARKS,
     get_benchmark,
     load_benchmark,
 )
+from dart_trl.eval.sources import PinnedFile
 from dart_trl.grading import Grader
-from dart_trl.recipe import RecipeError
 from dart_trl.templates import template_names
 
 # benchmark -> (file in ../shared/data, rows in it)
@@ -59,9 +60,9 @@ def test_registry_lists_the_issue_benchmarks_with_public_sources():
         "theoremqa",
     ]
     for b in BENCHMARKS.values():
-        is_url = b.source.startswith("https://")
-        is_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", b.source) is not None
-        assert is_url or is_hub_id, b.source
+        is_pinned = isinstance(b.source, PinnedFile) and re.fullmatch(r"[0-9a-f]{40}", b.source.commit)
+        is_hub_id = isinstance(b.source, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", b.source) is not None
+        assert is_pinned or is_hub_id, b.source
         assert b.template in template_names()
 
 
@@ -69,7 +70,7 @@ def test_registry_lists_the_issue_benchmarks_with_public_sources():
 def test_shared_file_loads_with_expected_count_and_every_gold_is_accepted(name, shared_data, grader):
     file_name, rows = SHARED_FILES[name]
     loaded = load_benchmark(get_benchmark(name), [str(shared_data / file_name)])
-    assert loaded.num_rows == rows
+    assert len(loaded.items) == rows
     assert all(item.query.strip() and item.gold.strip() for item in loaded.items)
     verdicts = grader.grade_batch(
         {"completion": f"So the final answer is $\\boxed{{{it.gold}}}$.", "gold": it.gold, **it.options}
@@ -93,20 +94,19 @@ def test_gsm8k_gold_is_the_number_after_hashes_and_a_wrong_number_fails(shared_d
     assert not any(v.correct for v in wrong)
 
 
-def test_theoremqa_skips_picture_items_and_types_answers(shared_data):
+def test_theoremqa_scores_all_800_as_the_paper_and_views_the_747_without_picture(shared_data):
     loaded = load_benchmark(get_benchmark("theoremqa"), [str(shared_data / "theoremqa.json")])
     raw = json.loads((shared_data / "theoremqa.json").read_text())
-    with_picture = [i for i, r in enumerate(raw) if r["Picture"]]
-    assert [i for i, _ in loaded.skipped] == with_picture
-    assert all("picture" in why for _, why in loaded.skipped)
-    by_index = {it.index: it for it in loaded.items}
-    for i, r in enumerate(raw):
-        if i in by_index:
-            assert by_index[i].options["answer_type"] == r["Answer_type"]
-            if r["Answer_type"] == "bool":
-                assert by_index[i].gold in {"True", "False"}
-            if r["Answer_type"].startswith("list"):
-                assert by_index[i].gold.startswith("[")
+    assert [it.index for it in loaded.items] == list(range(800))
+    assert [it.query for it in loaded.items] == [r["Question"] for r in raw]  # picture items keep their text
+    assert sorted(loaded.views["no_picture"]) == [i for i, r in enumerate(raw) if not r["Picture"]]
+    assert len(loaded.views["no_picture"]) == 747
+    for item, r in zip(loaded.items, raw, strict=True):
+        assert item.options["answer_type"] == r["Answer_type"]
+        if r["Answer_type"] == "bool":
+            assert item.gold in {"True", "False"}
+        if r["Answer_type"].startswith("list"):
+            assert item.gold.startswith("[")
 
 
 def test_olympiadbench_tolerance_and_instruction(shared_data, grader):
@@ -146,8 +146,8 @@ def test_file_missing_the_mapped_field_names_file_and_field(tmp_path):
     assert str(path) in str(err.value) and "'question'" in str(err.value)
 
 
-def test_published_file_unreachable_offline_is_one_clear_error():
+def test_published_file_unreachable_offline_is_one_clear_error(tmp_path):
     # conftest sets HF_DATASETS_OFFLINE=1: the published CollegeMath file cannot be fetched.
     with pytest.raises(RecipeError) as err:
-        load_benchmark(get_benchmark("college_math"))
+        load_benchmark(get_benchmark("college_math"), cache_dir=str(tmp_path / "cache"))
     assert "college-math-test.jsonl" in str(err.value) and "data_files" in str(err.value)

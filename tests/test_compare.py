@@ -8,10 +8,10 @@ import json
 import pytest
 import yaml
 
-from dart_trl.cli import run_guarded
-from dart_trl.compare import RunScores, main, markdown_table, table_rows
-from dart_trl.evaluate import main as eval_main
-from dart_trl.wandb_offline import find_runs
+from dart_trl.config import run_guarded
+from dart_trl.eval.compare import RunScores, columns_of, main, markdown_table, summary_scores, table_rows
+from dart_trl.eval.evaluate import main as eval_main
+from dart_trl.tracking.offline import find_runs
 
 GSM8K_ROWS = [
     {"question": "What is 2 + 2?", "answer": "#### 4"},
@@ -123,6 +123,26 @@ def test_markdown_bolds_the_best_of_each_column_and_averages_shared_benchmarks()
     lines = markdown_table(runs, columns, rows).splitlines()
     assert lines[2] == "| base | 30.0 | **70.0** | **20.0** | 50.0 |"
     assert lines[3] == "| dart | **45.0** | 65.0 | - | **55.0** |"
+
+
+def test_views_get_their_own_column_after_the_benchmark_and_stay_out_of_avg():
+    summary = {
+        "eval/gsm8k/accuracy": 0.5,
+        "eval/theoremqa/accuracy": 0.2,
+        "eval/theoremqa/no_picture/accuracy": 0.25,
+        "eval/theoremqa/items/_type": "table-file",
+        "eval/average/accuracy": 0.35,
+    }
+    run = RunScores("dart", summary_scores(summary))
+    assert run.scores == {"gsm8k": 0.5, "theoremqa": 0.2, "theoremqa/no_picture": 0.25}
+    columns = columns_of([run])
+    assert columns == ["gsm8k", "theoremqa", "theoremqa/no_picture"]
+    shared, rows = table_rows([run], columns)
+    assert shared == ["gsm8k", "theoremqa"] and rows[0] == pytest.approx([50.0, 20.0, 25.0, 35.0])
+    assert (
+        markdown_table([run], columns, rows).splitlines()[0]
+        == "| run | GSM8K | Theorem | Theorem (no_picture) | AVG |"
+    )
 
 
 def test_missing_run_dir_exits_2(tmp_path, capsys):

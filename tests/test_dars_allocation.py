@@ -6,18 +6,15 @@ import numpy as np
 import pytest
 
 from dart_trl.dars.allocation import (
-    MAX_TRIALS,
-    TARGET_MET,
     AllocationConfig,
-    QueryStats,
     compute_targets,
     oracle_samples,
     oracle_target,
     plan_round,
     request_size,
-    round_half_up,
     stop_reason,
 )
+from dart_trl.dars.stats import MAX_TRIALS, TARGET_MET, QueryStats, round_half_up
 
 
 def test_prop2diff_targets_follow_the_papers_formula():

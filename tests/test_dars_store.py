@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import pytest
 
+from dart_trl.config import RecipeError
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.finalize import finalize
 from dart_trl.dars.merge import merge_shards
-from dart_trl.dars.pools import Query, load_pools, select_shard
+from dart_trl.dars.pools import PoolSpec, Query, load_pools, select_shard
 from dart_trl.dars.store import SampleStore, derive_seed
 from dart_trl.data import load_table
-from dart_trl.recipe import RecipeError
 
 QUERIES = [Query("a", "1+1?", "2", 1, "Algebra", "toy"), Query("b", "2+2?", "4", 5, "Geometry", "toy")]
 
@@ -77,6 +77,22 @@ def test_torn_line_is_skipped_and_never_appended_to(tmp_path):
     assert (stats["a"].n_samples, stats["a"].n_unique_corrects, last_round) == (3, 2, 2)
 
 
+@pytest.mark.parametrize("content", [b"", b'{"round": 3, "strat', b"\xff\xfe", b"[1, 2]"])
+def test_empty_or_corrupt_state_is_rebuilt_from_the_shards(tmp_path, capsys, content):
+    store = SampleStore(tmp_path)
+    store.append([record("a", 1, i, f"r{i}", True) for i in range(3)])
+    store.append([record("b", 4, i, f"s{i}", False) for i in range(2)])
+    store.close()
+    (tmp_path / "state.json").write_bytes(content)
+    state = SampleStore(tmp_path).read_state()
+    assert (state["round"], state["raw_samples"]) == (4, 5)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "state.json was empty or corrupt; rebuilt it from the raw shards" in line
+    assert json.loads((tmp_path / "state.json").read_text())["round"] == 4  # rewritten, readable again
+    assert SampleStore(tmp_path).next_round(0) == 5  # the rerun starts past every round on disk
+    assert capsys.readouterr().err == ""
+
+
 def test_seeds_differ_by_query_round_and_part():
     seeds = {derive_seed(42, q, r, p) for q in ("a", "b") for r in (1, 2) for p in (0, 1)}
     assert len(seeds) == 8
@@ -129,12 +145,12 @@ def test_pools_map_columns_skip_rows_without_gold_and_filter(tmp_path):
         "domain": "type",
         "filters": {"domain": "Algebra"},
     }
-    queries, reports = load_pools([pool])
+    queries, reports = load_pools([PoolSpec(**pool)])
     assert [(q.query_id, q.gold, q.level) for q in queries] == [("m1", "\\frac{1}{2}", 5), ("m4", "4", None)]
     assert reports[0].skipped_no_gold == ["m2"] and reports[0].filtered == 1
     assert "first: m2" in reports[0].line()
     with pytest.raises(RecipeError, match=r"missing column\(s\) \['question'\]"):
-        load_pools([{**pool, "query": "question"}])
+        load_pools([PoolSpec(**{**pool, "query": "question"})])
 
 
 def test_pools_read_real_benchmark_formats(shared_data):
@@ -152,7 +168,7 @@ def test_pools_read_real_benchmark_formats(shared_data):
         "query": "problem",
         "solution": "solution",
     }
-    queries, reports = load_pools([gsm, minerva])
+    queries, reports = load_pools([PoolSpec(**gsm), PoolSpec(**minerva)])
     assert reports[0].kept == 1319 and reports[1].kept + len(reports[1].skipped_no_gold) == 272
     first = queries[0]
     assert first.query_id == "gsm8k/0" and first.domain == "GSM8K" and first.level == 0

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
 
 
 @pytest.mark.slow

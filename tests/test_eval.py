@@ -12,10 +12,10 @@ import sys
 import pytest
 import yaml
 
-from dart_trl.cli import run_guarded
-from dart_trl.evaluate import main
+from dart_trl.config import run_guarded
+from dart_trl.eval.evaluate import main
 from dart_trl.grading import Grader
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
 
 GSM8K_ROWS = [
     {
@@ -114,7 +114,7 @@ def test_results_json_agrees_with_per_item_files(vllm_run):
     results = json.loads((root / "out" / "results.json").read_text())
     assert list(results["benchmarks"]) == ["gsm8k", "theoremqa"]
     assert results["temperature"] == 0.0 and results["n"] == 1
-    expected_items = {"gsm8k": 4, "theoremqa": 2}
+    expected_items = {"gsm8k": 4, "theoremqa": 3}
     for name, metrics in results["benchmarks"].items():
         rows = read_jsonl(root / "out" / metrics["items_file"])
         assert len(rows) == metrics["total"] == expected_items[name]
@@ -123,8 +123,13 @@ def test_results_json_agrees_with_per_item_files(vllm_run):
         assert sum(metrics["reasons"].values()) == len(rows)
         assert metrics["prompt_template"] == "alpaca"
     assert [r["gold"] for r in read_jsonl(root / "out" / "gsm8k.jsonl")] == ["7", "36", "2000", "6"]
-    theoremqa = results["benchmarks"]["theoremqa"]
-    assert theoremqa["skipped"] == 1 and "picture" in theoremqa["skipped_items"][0]["reason"]
+    theoremqa = results["benchmarks"]["theoremqa"]  # all items scored; the no-picture view beside them
+    no_picture = theoremqa["views"]["no_picture"]
+    picture_free = [r for r in read_jsonl(root / "out" / "theoremqa.jsonl") if r["index"] != 1]
+    assert no_picture["total"] == 2 and no_picture["accuracy"] == pytest.approx(
+        sum(r["correct"] for r in picture_free) / 2
+    )
+    assert results["benchmarks"]["gsm8k"]["views"] == {}
     accuracies = [m["accuracy"] for m in results["benchmarks"].values()]
     assert results["average"] == pytest.approx(sum(accuracies) / 2)
     assert (root / "out" / "recipe.resolved.yaml").is_file()
@@ -164,6 +169,8 @@ def test_wandb_run_has_accuracies_tables_and_average(vllm_run):
         table = json.loads((run_dir / "files" / run.summary[f"eval/{name}/items/path"]).read_text())
         assert len(table["data"]) == metrics["samples"] and "completion" in table["columns"]
     assert run.summary["eval/average/accuracy"] == pytest.approx(results["average"])
+    no_picture = results["benchmarks"]["theoremqa"]["views"]["no_picture"]
+    assert run.summary["eval/theoremqa/no_picture/accuracy"] == pytest.approx(no_picture["accuracy"])
     assert results["wandb"]["id"] == run.run_id
 
 
@@ -298,3 +305,53 @@ def test_file_missing_mapped_field_exits_2_naming_file_and_field(tiny_model, tmp
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("dart-trl eval: error:") and str(bad) in error and "final_answer" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_rows_without_gold_or_query_are_skipped_and_reported(tiny_model, tmp_path, capsys):
+    arith = [
+        {"q": "What is 1 + 1?", "a": "2"},
+        {"q": "What is 2 + 2?", "a": None},  # null gold
+        {"q": None, "a": "3"},  # null query: never sent to the model as "None"
+        {"q": "What is 3 + 3?"},  # absent gold
+        {"q": "  ", "a": "5"},  # blank query
+        {"q": "What is 4 + 4?", "a": ""},  # empty gold
+    ]
+    gsm8k = [GSM8K_ROWS[0], {"question": "What is 9 - 1?", "answer": None}]
+    unanswerable = [{"q": "What is 5 + 5?", "a": None}]
+    files = {}
+    for name, rows in {"arith": arith, "gsm8k": gsm8k, "unanswerable": unanswerable}.items():
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    custom = {"query_field": "q", "answer_field": "a"}
+    recipe = write_recipe(
+        tmp_path / "eval.yaml",
+        model_name_or_path=str(tiny_model),
+        benchmarks=[
+            {"name": "arith", "data_files": str(files["arith"]), **custom},
+            {"name": "gsm8k", "data_files": str(files["gsm8k"])},
+            {"name": "unanswerable", "data_files": str(files["unanswerable"]), **custom},
+        ],
+        backend="transformers",
+        max_tokens=4,
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+    )
+    assert run_guarded("eval", main, [recipe]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())["benchmarks"]
+    arith_metrics = results["arith"]
+    assert (arith_metrics["total"], arith_metrics["skipped"]) == (1, 5)
+    reasons = {s["index"]: s["reason"] for s in arith_metrics["skipped_items"]}
+    assert sorted(reasons) == [1, 2, 3, 4, 5]
+    assert all("no gold answer" in reasons[i] for i in (1, 3, 5)) and all(
+        "no query" in reasons[i] for i in (2, 4)
+    )
+    saved = read_jsonl(tmp_path / "out" / "arith.jsonl")
+    assert [(r["index"], r["query"], r["gold"]) for r in saved] == [(0, "What is 1 + 1?", "2")]
+    assert arith_metrics["accuracy"] == saved[0]["correct"]  # scored over the one gradable row only
+    assert (results["gsm8k"]["total"], results["gsm8k"]["skipped"]) == (1, 1)
+    assert results["unanswerable"]["accuracy"] is None and results["unanswerable"]["skipped"] == 1
+    average = json.loads((tmp_path / "out" / "results.json").read_text())["average"]
+    assert average == pytest.approx((arith_metrics["accuracy"] + results["gsm8k"]["accuracy"]) / 2)
+    assert "arith: 5 rows skipped, not scored (index 1: no gold answer" in printed
+    assert "gsm8k: 1 row skipped, not scored (index 1: no gold answer" in printed

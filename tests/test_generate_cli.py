@@ -15,8 +15,11 @@ def write_recipe(tmp_path, **overrides):
     pool.write_text(
         "".join(json.dumps({"q": f"{i}+1?", "a": str(i + 1), "lvl": i % 5 + 1}) + "\n" for i in range(10))
     )
+    model = tmp_path / "model"  # a config.json is all these runs look at; no weights are ever loaded
+    model.mkdir(exist_ok=True)
+    (model / "config.json").write_text("{}")
     recipe = {
-        "model_name_or_path": str(tmp_path / "no-such-model"),  # never loaded by these runs
+        "model_name_or_path": str(model),
         "strategy": "uniform",
         "k_u": 4,
         "max_trials": 64,
@@ -42,7 +45,7 @@ def run_generate(*args):
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        ({"strategy": "prop2dif"}, "key 'strategy' must be one of ['vrt', 'uniform', 'prop2diff']"),
+        ({"strategy": "prop2dif"}, "unknown strategy 'prop2dif'; did you mean 'prop2diff'?"),
         (
             {"pools": [{"source": "POOL", "query": "question", "answer": "a"}]},
             "missing column(s) ['question']",
@@ -55,7 +58,11 @@ def run_generate(*args):
             {"pools": [{"source": "POOL", "query": "q", "answr": "a"}]},
             "unknown key 'answr'; did you mean 'answer'?",
         ),
-        ({"prompt_template": "alpacca"}, "unknown prompt_template 'alpacca'"),
+        ({"prompt_template": "alpacca"}, "key 'prompt_template' expects one of ['alpaca',"),
+        (
+            {"model_name_or_path": "./no/such/model"},
+            "key 'model_name_or_path': model directory ./no/such/model",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, overrides, expected):

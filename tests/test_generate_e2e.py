@@ -23,7 +23,7 @@ import yaml
 from conftest import free_port
 
 from dart_trl.data import load_table
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
 
 pytestmark = pytest.mark.vllm
 
@@ -42,7 +42,7 @@ def answering_model(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dart_trl.tiny import build_tiny_model
+    from dart_trl.demo.tiny import build_tiny_model
 
     texts = [f"{question(a, b)} " + phrase % (a + b) for a, b in TRAINED for phrase in PHRASES]
     path = build_tiny_model(
@@ -129,7 +129,7 @@ def check_output(out: Path, strategy_targets: dict[str, int] | None = None) -> p
 def test_vllm_engine_run_survives_kill_and_resumes_exactly(answering_model, tmp_path, wandb_dir):
     recipe = write_recipe(tmp_path, answering_model)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "dart_trl.generate", str(recipe)]
+    command = [sys.executable, "-m", "dart_trl.dars.generate", str(recipe)]
     log = (tmp_path / "first.log").open("w")
     first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -166,7 +166,7 @@ def test_vllm_engine_run_survives_kill_and_resumes_exactly(answering_model, tmp_
 
 
 def test_vllm_serve_backend(answering_model, tmp_path):
-    from dart_trl.generate import main
+    from dart_trl.dars.generate import main
 
     port = free_port()
     log = (tmp_path / "serve.log").open("w")

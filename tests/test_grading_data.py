@@ -23,7 +23,10 @@ def test_conformance_accuracy():
     with Grader() as grader:
         verdicts = grader.grade_batch(items)
     hits = sum(v.correct == r["expected"] for v, r in zip(verdicts, rows, strict=True))
-    assert hits / len(rows) >= 0.97
+    # 253/261 = 96.9%. It was 254 while an unclosed final box was read as an earlier number: the gold
+    # "\boxed{W(n) = 1 \text{ and } W(n) = -1" (never closed) was read as -1, like its prediction
+    # "W(x)=1orW(x)=-1". An unclosed final box is now no answer, and that hit is gone.
+    assert hits / len(rows) >= 0.965
 
 
 def test_minerva_golds_match_themselves():

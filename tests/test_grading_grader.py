@@ -8,6 +8,7 @@ from multiprocessing import get_context
 import pytest
 
 from dart_trl.grading import Grader, Verdict
+from dart_trl.grading.equivalence import Options
 
 # Genuinely slow for sympy (a 20000-term exact rational sum), not flagged as dangerous.
 SLOW = r"\boxed{\sum_{n=1}^{20000} \frac{1}{n^2}}"
@@ -149,9 +150,11 @@ def test_huge_completion_is_bounded(grader):
 
 def test_deeply_nested_answers_are_rejected_before_any_symbolic_check():
     # brace soup keeps the LaTeX parser busy for seconds: it would hit the deadline ("timeout") on every sample
-    soup = "The answer is " + "{" * 3000 + "\n" + "}" * 3000 + "."
+    soup = "The answer is " + "{" * 900 + "\n" + "}" * 900 + "."
+    huge_soup = "The answer is " + "{" * 3000 + "\n" + "}" * 3000 + "."  # over MAX_ANSWER_CHARS
     with Grader(num_workers=1, timeout=1.0) as short_deadline:
         assert short_deadline.grade(soup, "1").reason == "wrong"
+        assert short_deadline.grade(huge_soup, "1").reason == "no_answer"
         assert short_deadline.grade(r"\boxed{((((x+1))))}", "1+x").correct  # ordinary nesting still graded
 
 
@@ -219,3 +222,67 @@ REALISTIC = [
 @pytest.mark.parametrize("completion,gold,expected", REALISTIC)
 def test_realistic_completions(grader, completion, gold, expected):
     assert grader.grade(completion, gold).correct is expected
+
+
+def _matrix(n: int) -> str:
+    rows = (" & ".join(str(i * n + j) for j in range(n)) for i in range(n))
+    return r"\begin{pmatrix}" + r" \\ ".join(rows) + r"\end{pmatrix}"
+
+
+BIG_MATRIX = _matrix(60)  # 3600 entries, longer than the searched tail of a completion
+BIG_TUPLE = "(" + ", ".join(str(i) for i in range(5000)) + ")"
+
+# The final answer through the Grader: (completion, gold, reason).
+FINAL_ANSWER = [
+    (r"so \boxed{3}. Wait, recheck: the answer is \boxed{5}.", "5", "ok"),
+    (r"so \boxed{3}. Wait, recheck: the answer is \boxed{5}.", "3", "wrong"),
+    (r"so \boxed{3}. Wait, recheck: the answer is \boxed{5}.", "3, 5", "wrong"),
+    (r"\boxed{1} and \boxed{2}", r"\{1, 2\}", "ok"),
+    (r"\boxed{1}, \boxed{2}", "2, 1", "ok"),
+    (r"\boxed{3}. Hmm, actually it's \boxed{5", "3", "no_answer"),  # not the earlier box
+    (r"\boxed{3}. Hmm, actually it's \boxed{5", "5", "no_answer"),
+    (r"The answer is 3. \boxed{\frac{1", "3", "no_answer"),  # nor the phrase before it
+    (r"\boxed{3}. \boxed{4 and later \boxed{5}", "5", "ok"),
+    (r"The answer is \boxed{" + BIG_MATRIX + "}", "3599", "no_answer"),  # not its last entry
+    (r"The answer is \boxed{" + BIG_MATRIX + "}", BIG_MATRIX, "unparseable_gold"),
+    ("We get " + BIG_TUPLE, "4999", "no_answer"),
+    ("The answer is $$" + BIG_MATRIX + "$$", "3599", "no_answer"),
+    (r"The answer is \$23{,}000.", "23000", "ok"),
+    (r"She earns \$23{,}000 per year.", "23000", "ok"),
+    (r"She earns \$23{,}000 per year.", "0", "wrong"),  # not "000" after a math delimiter
+    (r"She earns \$1{,}234.50 per year.", "1234.5", "ok"),
+    (r"The answer is $\$23{,}000$.", r"\$23{,}000", "ok"),
+    (r"\boxed{\$23{,}000}", "23,000", "ok"),
+    (r"so it costs \$ 5", "5", "ok"),
+]
+
+
+@pytest.mark.parametrize("completion,gold,reason", FINAL_ANSWER)
+def test_final_answer_verdicts(grader, completion, gold, reason):
+    verdict = grader.grade(completion, gold)
+    assert (verdict.correct, verdict.reason) == (reason == "ok", reason)
+
+
+def test_unreadable_final_box_in_strict_mode():
+    with Grader(mode="strict") as strict:
+        assert strict.grade(r"\boxed{3}. Actually \boxed{5", "3") == Verdict(False, None, "no_answer")
+
+
+def test_answers_too_large_are_rejected_whole_and_fast():
+    # Two different 5000-entry tuples share their first 2000 characters: a cut-to-prefix comparison
+    # would call them equal. Too large to compare, they are rejected before any worker is started.
+    other = BIG_TUPLE[:-1] + ", 5)"
+    assert other[:2000] == BIG_TUPLE[:2000]
+    with Grader(num_workers=1) as g:
+        start = time.monotonic()
+        assert not g.equivalent(other, BIG_TUPLE, Options())
+        verdicts = g.grade_batch(
+            [
+                {"completion": rf"\boxed{{{BIG_TUPLE}}}", "gold": "4999"},
+                {"completion": rf"\boxed{{{BIG_TUPLE}}}", "gold": BIG_TUPLE},
+                {"completion": "We get " + BIG_MATRIX, "gold": "3599"},
+            ]
+        )
+        assert [v.reason for v in verdicts] == ["no_answer", "unparseable_gold", "no_answer"]
+        assert time.monotonic() - start < 5
+        assert g._workers is None

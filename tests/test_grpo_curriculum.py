@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 
-from dart_trl.curriculum import CurriculumOptions, FilteredRepeatSampler, StageMonitor
+from dart_trl.grpo.curriculum import FilteredRepeatSampler
+from dart_trl.grpo.monitor import CurriculumOptions, StageMonitor
 
 
 def test_uniform_groups_are_dropped_after_patience():

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT
 
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
+from dart_trl.tracking.runs import RUN_ID_FILE
 
 TESTS_DIR = Path(__file__).resolve().parent
 STAGES = (
@@ -97,7 +98,7 @@ def staged_run(tiny_model, tmp_path_factory, job_env):
 def digest_of(model_dir) -> str:
     from transformers import AutoModelForCausalLM
 
-    from dart_trl.grpo import weights_digest
+    from dart_trl.grpo.stage_runner import weights_digest
 
     return weights_digest(AutoModelForCausalLM.from_pretrained(model_dir))
 
@@ -138,6 +139,11 @@ def test_one_wandb_group_one_run_per_stage_with_rewards(staged_run):
     assert level1.summary["stage/advanced_early"] is True
     resumed = [r for r in runs if r.name == "level2" and r.config.get("resumed_from")]
     assert len(resumed) == 1
+    # One W&B run per stage, kept across the kill: its id is stored in the stage's directory.
+    stored = {
+        stage: json.loads((out / stage / RUN_ID_FILE).read_text())["id"] for stage in ("level1", "level2")
+    }
+    assert {(r.name, r.run_id) for r in runs} == set(stored.items()) and stored["level1"] != stored["level2"]
     dropped = resumed[0].series("train/curriculum/dropped_prompts")
     assert dropped == sorted(dropped) and dropped[-1] >= 20
 
@@ -163,12 +169,14 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
     recipe = REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml"
     base = ["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path / "out")]
     cases = {
-        "missing column(s) ['answer']": ["--dataset", str(no_answer)],
+        "has no column 'answer' (answer_column); its columns are ['query', 'level']; set answer_column": [
+            "--dataset", str(no_answer),
+        ],
         "unknown reward 'acuracy'; did you mean 'accuracy'?": ["--dataset", str(data), "--reward_funcs", "[acuracy]"],
-        "stage 'level3': no rows": [
+        "level in [3] (empty level); its level values include ['1', '2']": [
             "--dataset", str(data), "--stages", "[{name: level3, levels: [3], max_steps: 2}]",
         ],
-        "stage 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
+        "stages[0] 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
             "--dataset", str(data), "--stages", "[{name: level1, levels: [1], max_step: 2}]",
         ],
     }  # fmt: skip
@@ -182,5 +190,5 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
         grpo_command(recipe, *base, "--dataset", str(no_answer)), env=env, capture_output=True, text=True
     )
     assert result.returncode == 2
-    assert "missing column(s) ['answer']" in result.stderr and "Traceback" not in result.stderr
+    assert "has no column 'answer' (answer_column)" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dart_trl.cli import main as cli_main
-from dart_trl.levels import assign_levels, read_pass_rates
+from dart_trl.grpo.levels import assign_levels, read_pass_rates
 
 
 def write_query_info(path, rows):
@@ -85,7 +85,7 @@ def test_levels_job_joins_pool_and_writes_parquet(three_models, tmp_path):
     assert summary["level_1"] == int(out["level_1"].sum()) == 1
     assert summary["level_3"] == 4  # q5, q6 and 2 of the 4 successes
     # The output feeds a GRPO stage: load_table + list-valued level filter.
-    from dart_trl.stages import Stage, load_stage_dataset
+    from dart_trl.grpo.stages import Stage, load_stage_dataset
 
     stage = Stage(
         name="l2",

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 import textwrap
-import types
+from dataclasses import dataclass, field
 
 import pytest
-from trl import ModelConfig, SFTConfig
 
-from dart_trl.cli import accelerate_command, main, resolve_accelerate_config
-from dart_trl.recipe import (
+from dart_trl.cli import accelerate_command, main
+from dart_trl.config import (
     RESOLVED_RECIPE_NAME,
     LaunchArguments,
+    LazySection,
     RecipeError,
-    load_recipe,
-    parse_job_argv,
-    parse_overrides,
+    parse_recipe,
     write_resolved_recipe,
 )
+from dart_trl.config.resources import resolve_accelerate_config
 
-TYPES = (LaunchArguments, SFTConfig, ModelConfig)
+TYPES = (LaunchArguments, LazySection("trl", "SFTConfig"), LazySection("trl", "ModelConfig"))
 
 
 def write(tmp_path, text: str, name: str = "recipe.yaml"):
@@ -29,7 +28,13 @@ def write(tmp_path, text: str, name: str = "recipe.yaml"):
     return path
 
 
-def test_valid_recipe_fills_every_dataclass(tmp_path):
+def load(path, *overrides, options=None):
+    return parse_recipe([str(path), *overrides], "sft", TYPES, options)
+
+
+def test_valid_recipe_fills_every_section(tmp_path):
+    from trl import ModelConfig, SFTConfig
+
     path = write(
         tmp_path,
         f"""
@@ -48,8 +53,9 @@ def test_valid_recipe_fills_every_dataclass(tmp_path):
         env: {{WANDB_PROJECT: dart, SOME_FLAG: true}}
         """,
     )
-    recipe = load_recipe(path, TYPES)
+    recipe, _ = load(path)
     sft, model, launch = recipe.get(SFTConfig), recipe.get(ModelConfig), recipe.get(LaunchArguments)
+    assert isinstance(sft, SFTConfig) and isinstance(model, ModelConfig)
     assert sft.learning_rate == 1e-5 and isinstance(sft.learning_rate, float)
     assert sft.num_train_epochs == 3.0 and sft.packing is True
     assert model.model_name_or_path == "some/model" and model.dtype == "bfloat16"
@@ -57,43 +63,63 @@ def test_valid_recipe_fills_every_dataclass(tmp_path):
 
 
 def test_overrides_win_and_are_typed(tmp_path):
+    from trl import SFTConfig
+
     path = write(
         tmp_path,
         f"output_dir: {tmp_path}\nlearning_rate: 1.0e-5\nmax_steps: 10\nreport_to: none\nbf16: false\n",
     )
-    overrides = parse_overrides(
-        ["--learning_rate", "2e-5", "--max_steps=20", "--packing", "--run-name", "123"]
-    )
-    recipe = load_recipe(path, TYPES, overrides)
+    recipe, _ = load(path, "--learning_rate", "2e-5", "--max_steps=20", "--packing", "--run-name", "123")
     sft = recipe.get(SFTConfig)
     assert (sft.learning_rate, sft.max_steps) == (2e-5, 20)
-    assert load_recipe(path, TYPES, {"report_to": "[wandb]"}).get(SFTConfig).report_to == ["wandb"]
     assert sft.packing is True  # a bare flag means true
-    assert load_recipe(path, TYPES, {"hub_model_id": "null"}).get(SFTConfig).hub_model_id is None
     assert sft.run_name == "123"  # a str field keeps the text as written
     assert recipe.values["max_steps"] == 20
+    assert load(path, "--hub_model_id", "null")[0].get(SFTConfig).hub_model_id is None
+    assert load(path, "--report_to", "wandb")[0].get(SFTConfig).report_to == ["wandb"]
+    assert load(path, "--env", "{A: 1}")[0].get(LaunchArguments).env == {"A": 1}  # a YAML value
 
 
-def test_parse_job_argv_exports_env_and_separates_job_flags(tmp_path, monkeypatch):
+@dataclass
+class JobOptions:
+    plan: bool = field(default=False, metadata={"help": "plan only"})
+    shard: str | None = field(default=None, metadata={"help": "i/N"})
+
+
+def test_parse_recipe_exports_env_and_separates_job_options(tmp_path, monkeypatch):
     monkeypatch.delenv("DART_TEST_VAR", raising=False)
     path = write(
         tmp_path, f"output_dir: {tmp_path}\nreport_to: none\nbf16: false\nenv: {{DART_TEST_VAR: 7}}\n"
     )
-    recipe, options = parse_job_argv(
-        [str(path), "--plan", "--shard", "0/4", "--max_steps", "3"],
-        TYPES,
-        flags={"plan": False, "shard": True},
-    )
-    assert options == {"plan": True, "shard": "0/4"}
-    assert recipe.get(SFTConfig).max_steps == 3
+    recipe, options = load(path, "--plan", "--shard", "0/4", "--max_steps", "3", options=JobOptions)
+    assert (options.plan, options.shard) == (True, "0/4")
+    assert recipe.values["max_steps"] == 3 and "plan" not in recipe.values
     assert os.environ["DART_TEST_VAR"] == "7"
+    with pytest.raises(RecipeError, match="unknown key 'plan'"):
+        load(write(tmp_path, "plan: true\n", "with_option.yaml"), options=JobOptions)
+
+
+def test_a_bad_key_is_rejected_before_torch_or_trl_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, "learning_rat: 1e-5\n")
+    code = (
+        "import sys\nfrom dart_trl.cli import main\ncode = main(['sft', sys.argv[1]])\n"
+        "print(code, sorted(m for m in ('torch', 'trl', 'vllm', 'transformers.training_args') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.split("\n")[0] == "2 []", done.stdout + done.stderr
+    assert "unknown key 'learning_rat'; did you mean 'learning_rate'?" in done.stderr
 
 
 def test_resolved_recipe_is_written_with_overrides(tmp_path):
     import yaml
 
     path = write(tmp_path, f"output_dir: {tmp_path}\nreport_to: none\nbf16: false\nlearning_rate: 1e-5\n")
-    recipe = load_recipe(path, TYPES, {"max_steps": "5"})
+    recipe, _ = load(path, "--max_steps", "5")
     written = write_resolved_recipe(recipe, tmp_path / "out")
     assert written.name == RESOLVED_RECIPE_NAME
     assert yaml.safe_load(written.read_text()) == {
@@ -121,8 +147,12 @@ MALFORMED = [
     ),
     ("int_is_bool", "max_steps: true\n", ["key 'max_steps'", "expects int"]),
     ("str_is_number", "model_name_or_path: 7\n", ["key 'model_name_or_path'", "got 7"]),
-    ("choices", "dtype: float8\n", ["key 'dtype'", "must be one of", "float8"]),
-    ("post_init", "bf16: false\nlr_scheduler_type: cosinee\n", ["invalid value for SFTConfig", "cosinee"]),
+    ("choices", "dtype: float8\n", ["key 'dtype'", "expects one of", "float8"]),
+    ("enum_choice", "bf16: false\nlr_scheduler_type: cosinee\n", ["key 'lr_scheduler_type'", "cosinee"]),
+    ("duplicate_key", "max_steps: 1\nmax_steps: 2\n", ["line 2", "key 'max_steps' appears twice"]),
+    ("empty", "# nothing here\n", ["empty recipe"]),
+    ("accelerate_config", "accelerate_config: zero4\n", ["accelerate_config 'zero4' not found", "zero3"]),
+    ("negative_processes", "num_processes: 0\n", ["num_processes must be at least 1"]),
     ("env_not_mapping", "env: [A, B]\n", ["key 'env'", "expects dict"]),
     ("num_processes_text", "num_processes: two\n", ["key 'num_processes'", "expects int"]),
     ("report_to_number", "report_to: 5\n", ["key 'report_to'"]),
@@ -137,36 +167,63 @@ MALFORMED = [
 def test_malformed_recipe_names_the_problem(tmp_path, case, text, expected):
     path = write(tmp_path, text)
     with pytest.raises(RecipeError) as info:
-        load_recipe(path, TYPES)
+        load(path)
     message = str(info.value)
     assert "\n" not in message
-    if case not in {"not_mapping", "bad_yaml", "non_string_key"}:
-        assert str(path) in message
+    assert str(path) in message
     for fragment in expected:
         assert fragment in message
 
 
-def test_missing_recipe_file(tmp_path):
+def test_post_init_checks_of_trl_run_when_the_section_is_built(tmp_path):
+    from trl import SFTConfig
+
+    path = write(
+        tmp_path, f"output_dir: {tmp_path}\nbf16: false\nlogging_steps: 0\nlogging_strategy: steps\n"
+    )
+    recipe, _ = load(path)  # the shadow knows the types only
+    with pytest.raises(RecipeError, match=r"invalid value for SFTConfig: .*logging_steps"):
+        recipe.get(SFTConfig)
+
+
+def test_recipe_file_problems(tmp_path):
     with pytest.raises(RecipeError, match="recipe file not found"):
-        load_recipe(tmp_path / "nope.yaml", TYPES)
+        load(tmp_path / "nope.yaml")
+    with pytest.raises(RecipeError, match="is a directory"):
+        load(tmp_path)
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"output_dir: caf\xe9\n")
+    with pytest.raises(RecipeError, match=r"latin1.yaml: line 1 is not UTF-8"):
+        load(bad)
+
+
+def test_shipped_recipe_by_name():
+    from dart_trl.sft.train import RECIPE_TYPES
+
+    recipe, _ = parse_recipe(["sft_tiny_cpu"], "sft", RECIPE_TYPES)
+    assert recipe.path.name == "sft_tiny_cpu.yaml"
+    with pytest.raises(RecipeError, match="recipe 'sft_nope' not found"):
+        parse_recipe(["sft_nope"], "sft", RECIPE_TYPES)
 
 
 @pytest.mark.parametrize(
     "argv,expected",
     [
-        (["--learning_rat", "1e-5"], "unknown key 'learning_rat'"),
-        (["--max_steps", "abc"], "key 'max_steps' expects int"),
+        (
+            ["--learning_rat", "1e-5"],
+            "unknown key 'learning_rat' on the command line; did you mean 'learning_rate'",
+        ),
+        (["--max_steps", "abc"], "--max_steps.*invalid int value: 'abc'"),
+        (["--dtype", "float8"], "--dtype.*invalid choice: 'float8'"),
+        (["--env", "[a, b]"], "command line: key 'env' expects dict"),
+        (["learning_rate", "1e-5"], "unexpected argument 'learning_rate'; overrides are written --key value"),
     ],
 )
 def test_malformed_override(tmp_path, argv, expected):
     path = write(tmp_path, f"output_dir: {tmp_path}\nreport_to: none\nbf16: false\n")
-    with pytest.raises(RecipeError, match=expected):
-        load_recipe(path, TYPES, parse_overrides(argv))
-
-
-def test_override_must_be_a_flag():
-    with pytest.raises(RecipeError, match="expected an override like --key value"):
-        parse_overrides(["learning_rate", "1e-5"])
+    with pytest.raises(RecipeError, match=expected) as info:
+        load(path, *argv)
+    assert str(path) in str(info.value)
 
 
 def test_accelerate_config_by_name_and_unknown_name():
@@ -176,38 +233,26 @@ def test_accelerate_config_by_name_and_unknown_name():
         resolve_accelerate_config("zero4")
 
 
-# A job module's surface (RECIPE_TYPES, validate), for checking how the launcher builds its command.
-FakeJob = types.ModuleType("dart_trl.somejob")
-FakeJob.RECIPE_TYPES = TYPES
-FakeJob.validate = lambda recipe: None
-
-
 def test_launch_command_carries_config_and_processes(tmp_path):
     path = write(
         tmp_path,
         f"output_dir: {tmp_path}\nreport_to: none\nbf16: false\naccelerate_config: zero3\nnum_processes: 4\n",
     )
-    command = accelerate_command(FakeJob, [str(path), "--max_steps", "2", "--main_process_port", "29777"])
+    argv = [str(path), "--max_steps", "2", "--main_process_port", "29777"]
+    recipe, _ = load(*argv)
+    command = accelerate_command(recipe, "dart_trl.somejob", argv)
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     config_file = command[command.index("--config_file") + 1]
-    assert config_file.endswith("launch/accelerate/zero3.yaml")
+    assert config_file.endswith("accelerate/zero3.yaml")
     assert command[command.index("--num_processes") + 1] == "4"
     assert command[command.index("--main_process_port") + 1] == "29777"
-    assert command[-7:] == [
-        "-m",
-        "dart_trl.somejob",
-        str(path),
-        "--max_steps",
-        "2",
-        "--main_process_port",
-        "29777",
-    ]
+    assert command[-7:] == ["-m", "dart_trl.somejob", *argv]
 
 
-def test_launch_command_rejects_bad_recipe_before_launching(tmp_path):
+def test_launch_rejects_bad_recipe_before_launching(tmp_path, capsys):
     path = write(tmp_path, "learning_rat: 1\n")
-    with pytest.raises(RecipeError, match="unknown key"):
-        accelerate_command(FakeJob, [str(path)])
+    assert main(["sft", str(path)]) == 2
+    assert "unknown key 'learning_rat'" in capsys.readouterr().err
 
 
 def test_cli_help_lists_subcommands(capsys):
@@ -236,11 +281,41 @@ def test_launch_env_drops_another_jobs_process_state(monkeypatch):
 
 def test_every_subcommand_has_a_job_module():
     import importlib
+    import importlib.util
 
     from dart_trl.cli import SUBCOMMANDS
 
     for name, sub in SUBCOMMANDS.items():
         job = importlib.import_module(sub.module)
         assert callable(job.main), name
-        if sub.launched:
+        if sub.launch_as:
             assert job.RECIPE_TYPES and callable(job.validate), name
+            assert importlib.util.find_spec(f"{sub.launch_as}.__main__") is not None, name
+
+
+def test_the_parser_is_transformers_hf_argument_parser_loaded_on_its_own():
+    import inspect
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom dart_trl.config.parser import _hf_argument_parser\n"
+        "cls = _hf_argument_parser()\nprint(cls.__init__.__code__.co_filename, 'transformers' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    import transformers.hf_argparser
+
+    source, imported = done.stdout.split()
+    assert source == inspect.getsourcefile(transformers.hf_argparser) and imported == "False", done.stderr
+
+
+def test_list_keys_take_words_or_a_yaml_list(tmp_path):
+    path = write(tmp_path, f"output_dir: {tmp_path}\nbf16: false\n")
+    assert load(path, "--report_to", "[wandb, tensorboard]")[0].values["report_to"] == [
+        "wandb",
+        "tensorboard",
+    ]
+    assert load(path, "--label_names", "a", "b")[0].values["label_names"] == ["a", "b"]
+    assert load(path, "--label_names", "[a, b]")[0].values["label_names"] == ["a", "b"]
+    with pytest.raises(RecipeError, match="--label_names: not valid YAML"):
+        load(path, "--label_names", "[a, b")

@@ -8,13 +8,18 @@ import time
 import pytest
 
 from dart_trl.grading import last_boxed
-from dart_trl.recipe import RecipeError
-from dart_trl.rewards import accuracy_reward, build_rewards, check_reward_names, format_reward
+from dart_trl.grpo.rewards import (
+    RewardContext,
+    accuracy_reward,
+    build_rewards,
+    check_reward_names,
+    format_reward,
+)
 
 
 def rewards_by_name(names, **kwargs):
     options = dict(max_completion_length=8, length_penalty_buffer=4, grading_timeout=5.0) | kwargs
-    funcs = build_rewards(names, **options)
+    funcs = build_rewards(names, RewardContext(**options))
     from trl.trainer.utils import get_callable_name
 
     return {get_callable_name(f): f for f in funcs}
@@ -76,11 +81,11 @@ def test_format_and_length():
 
 
 def test_registry_errors_and_dotted_paths():
-    with pytest.raises(RecipeError, match="unknown reward 'acuracy'; did you mean 'accuracy'"):
+    with pytest.raises(ValueError, match="unknown reward 'acuracy'; did you mean 'accuracy'"):
         check_reward_names(["acuracy"])
-    with pytest.raises(RecipeError, match="cannot import module 'no_such_module'"):
+    with pytest.raises(ValueError, match="cannot import module 'no_such_module'"):
         check_reward_names(["no_such_module.reward"])
-    with pytest.raises(RecipeError, match="has no callable 'nope'"):
-        check_reward_names(["dart_trl.rewards:nope"])
-    funcs = rewards_by_name(["dart_trl.rewards.format_reward", "accuracy"])
+    with pytest.raises(ValueError, match="has no attribute 'nope'"):
+        check_reward_names(["dart_trl.grpo.rewards:nope"])
+    funcs = rewards_by_name(["dart_trl.grpo.rewards.format_reward", "accuracy"])
     assert set(funcs) == {"format", "accuracy"}

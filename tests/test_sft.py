@@ -14,12 +14,14 @@ import torch
 import yaml
 from conftest import REPO_ROOT, free_port, run_job
 
-from dart_trl import cli, sft
+from dart_trl import cli
+from dart_trl.config import RESOLVED_RECIPE_NAME, RecipeError
 from dart_trl.data import load_table
-from dart_trl.recipe import RESOLVED_RECIPE_NAME, RecipeError
-from dart_trl.sft_data import prepare_sft_dataset
+from dart_trl.locking import LOCK_NAME
+from dart_trl.sft import train as sft
+from dart_trl.sft.data import prepare_sft_dataset
 from dart_trl.templates import format_prompt
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.tracking.offline import find_runs, read_run
 
 TINY_RECIPE = str(REPO_ROOT / "recipes" / "sft_tiny_cpu.yaml")
 MAX_LENGTH = 256
@@ -59,7 +61,7 @@ def data_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tiny_model, data_file, tmp_path_factory):
-    """One in-process `dart_trl.sft.main` run: 3 epochs over the packed rows, logged to an offline W&B run."""
+    """One in-process `dart_trl.sft.train.main` run: 3 epochs over the packed rows, logged to an offline W&B run."""
     out = tmp_path_factory.mktemp("sft-run")
     wandb_dir = out / "wandb-runs"
     wandb_dir.mkdir()
@@ -226,6 +228,35 @@ def test_prepare_counts_overlong_rows_and_adds_one_eos(tiny_model, data_file):
     assert row["input_ids"].count(tokenizer.eos_token_id) == 1
 
 
+def test_prepare_drops_and_counts_rows_with_empty_text(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    good = arithmetic_rows(3)
+    empty = [
+        {"query": "", "response": "", "source": "x"},
+        {"query": "What is 1 + 1?", "response": "  \n", "source": "x"},
+        {"query": "\t", "response": "The answer is 2.", "source": "x"},
+    ]
+    data = write_jsonl(tmp_path / "rows.jsonl", [good[0], *empty, *good[1:]])
+    prepared = prepare_sft_dataset(
+        load_table(str(data)), tokenizer, source="rows.jsonl", max_length=MAX_LENGTH
+    )
+    assert (prepared.source_rows, prepared.empty_rows, prepared.train_rows) == (6, 3, 3)
+    assert (
+        "3 of 6 rows kept for training; 3 rows (50.00%) have an empty query or response" in prepared.summary()
+    )
+    kept = [
+        p.split("### Instruction:\n")[1].split("\n\n### Response:")[0] for p in prepared.dataset["prompt"]
+    ]
+    assert kept == [r["query"] for r in good]
+    only_empty = write_jsonl(tmp_path / "empty.jsonl", empty)
+    with pytest.raises(RecipeError, match=r"empty.jsonl: all 3 rows have an empty 'query' or 'response'"):
+        prepare_sft_dataset(
+            load_table(str(only_empty)), tokenizer, source="empty.jsonl", max_length=MAX_LENGTH
+        )
+
+
 def run_cli(argv, capsys):
     """Run `dart-trl ARGV` in this process; return the exit code and the last line of stderr (the error)."""
     code = cli.main(argv)
@@ -240,12 +271,8 @@ def run_cli(argv, capsys):
             [{"question": "q", "answer": "a"}],
             ["missing column(s) ['query', 'response']", "'question', 'answer'"],
         ),
-        (
-            [{"query": "q", "response": None}, {"query": "q", "response": "r"}],
-            ["'response'", "null", "row 0"],
-        ),
     ],
-    ids=["missing_columns", "null_response"],
+    ids=["missing_columns"],
 )
 def test_bad_rows_fail_in_the_launcher_with_exit_2(tmp_path, tiny_model, capsys, rows, expected):
     data = write_jsonl(tmp_path / "bad.jsonl", rows)
@@ -307,3 +334,4 @@ def test_dart_trl_sft_runs_two_cpu_processes(tiny_model, data_file, tmp_path):
     assert "process 1 of 2 on cpu" in done.stderr
     assert "global batch 4" in done.stderr  # 2 per process x 2 processes
     assert (out / "model.safetensors").is_file() and (out / RESOLVED_RECIPE_NAME).is_file()
+    assert not (out / LOCK_NAME).exists()  # the launcher held it, rank 0 shared it, and it was released

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dart_trl.demo.tiny import build_tiny_model
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
 from dart_trl.templates import ALPACA, format_prompt
-from dart_trl.tiny import build_tiny_model
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])

@@ -358,10 +358,10 @@ def test_closing_the_vllm_sampler_stops_the_engine_even_if_the_llm_is_still_refe
 def test_without_flash_attn_sft_falls_back_to_sdpa_with_one_warning(caplog):
     from trl import ModelConfig
 
-    from dart_trl.sft import SDPA_PACKING_WARNING, choose_attention, flash_attn_installed
+    from dart_trl.sft.train import SDPA_PACKING_WARNING, choose_attention, flash_attn_installed
 
     assert not flash_attn_installed()  # tests run without CUDA (conftest hides GPUs)
-    with caplog.at_level("WARNING", logger="dart_trl.sft"):
+    with caplog.at_level("WARNING", logger="dart_trl.sft.train"):
         assert choose_attention(ModelConfig()) == "sdpa"
         assert choose_attention(ModelConfig(), warn=False) == "sdpa"
         assert choose_attention(ModelConfig(attn_implementation="eager")) == "eager"

@@ -4,7 +4,9 @@ Modules, one job each:
 
 - ``config``: the recipe's ``DarsArguments``;
 - ``pools``: query pools declared in the recipe, loaded into :class:`~dart_trl.dars.pools.Query` rows;
-- ``difficulty``: pass rates from a pool-info file (``hkust-nlp/dart-math-pool-math-query-info`` format);
+- ``fields``: reading a column or a dotted path into a nested one (dicts stored as text too);
+- ``difficulty``: pass rates from pool-info tables (``hkust-nlp/dart-math-pool-math-query-info``
+  format), joined to the pools by id or query text, with the join's coverage;
 - ``allocation``: per-query targets, stop rules and the size of each round's requests (pure functions);
 - ``store``: the output directory: append-only raw-sample shards, ``state.json``, resume;
 - ``synthesis``: the sampling loop (sample, grade, append, re-plan);

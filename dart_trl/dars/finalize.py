@@ -11,8 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dart_trl.dars.allocation import MAX_ROUNDS, AllocationConfig, QueryStats, compute_targets, stop_reason
+from dart_trl.dars.allocation import AllocationConfig, compute_targets, stop_reason
+from dart_trl.dars.difficulty import KnownDifficulty
 from dart_trl.dars.pools import Query
+from dart_trl.dars.stats import MAX_ROUNDS, QueryStats
 from dart_trl.dars.store import QUERY_INFO_FILE, SampleStore, response_digest
 from dart_trl.data import GENERATED_DATASET_DIR
 
@@ -46,14 +48,15 @@ def finalize(
     store: SampleStore,
     queries: list[Query],
     config: AllocationConfig,
-    known_pass_rates: dict[str, float] | None = None,
+    known: KnownDifficulty | None = None,
 ) -> FinalOutput:
     """Write ``dataset/train.parquet`` and ``query_info.parquet`` from the raw samples on disk."""
     import datasets
     import pandas as pd
 
+    known = known or KnownDifficulty()
     by_id = {q.query_id: q for q in queries}
-    stats, _, _ = store.tally(by_id, known_pass_rates)
+    stats, _, _ = store.tally(by_id, known.pass_rates)
     targets = compute_targets(stats, config)
     quota = {
         qid: s.n_unique_corrects if targets[qid] is None else min(targets[qid], s.n_unique_corrects)
@@ -94,7 +97,7 @@ def finalize(
     datasets.Dataset.from_pandas(frame, preserve_index=False).to_parquet(str(tmp))
     os.replace(tmp, dataset_path)
 
-    info = query_info_frame(queries, stats, targets, kept, config)
+    info = query_info_frame(queries, stats, targets, kept, config, known)
     info_path = store.root / QUERY_INFO_FILE
     tmp = store.root / f".{QUERY_INFO_FILE}.tmp"
     info.to_parquet(tmp, index=False)
@@ -108,10 +111,15 @@ def query_info_frame(
     targets: dict[str, int | None],
     kept: dict[str, set[bytes]],
     config: AllocationConfig,
+    known: KnownDifficulty | None = None,
 ):
-    """Per-query statistics: query_id, level, domain, n_samples, n_corrects, pass_rate, target, stop_reason."""
+    """Per-query statistics: query_id, level, domain, n_samples, n_corrects, pass_rate, target, stop_reason,
+    and the pass rate known before sampling with the pool_info table it came from (null when none).
+    The pool_info join's coverage (matched, pool-only, info-only) is in the frame's ``attrs``, which
+    pandas stores in the parquet file (``pd.read_parquet(path).attrs["pool_info_coverage"]``)."""
     import pandas as pd
 
+    known = known or KnownDifficulty()
     rows = []
     for q in queries:
         s = stats[q.query_id]
@@ -128,18 +136,21 @@ def query_info_frame(
                 "pass_rate": s.n_corrects / s.n_samples if s.n_samples else None,
                 "target": targets[q.query_id],
                 "stop_reason": stop_reason(s, targets[q.query_id], config) or MAX_ROUNDS,
+                "known_pass_rate": known.pass_rates.get(q.query_id),
+                "pool_info": known.sources.get(q.query_id),
             }
         )
-    return pd.DataFrame(rows).astype({"level": "Int64", "target": "Int64", "pass_rate": "float64"})
+    frame = pd.DataFrame(rows).astype(
+        {"level": "Int64", "target": "Int64", "pass_rate": "float64", "known_pass_rate": "float64"}
+    )
+    if known.coverage is not None:
+        frame.attrs["pool_info_coverage"] = known.coverage.as_dict()
+    return frame
 
 
 def dataset_card(config: AllocationConfig, model: str, info, num_responses: int) -> str:
     """A short dataset card (README.md) describing how the dataset was synthesised."""
-    target = {
-        "vrt": f"every query sampled {config.max_trials} times, correct responses kept",
-        "uniform": f"{config.k_u} correct responses per query",
-        "prop2diff": f"k_p={config.k_p} correct responses for the hardest query, proportional to fail rate",
-    }[config.strategy]
+    target = config.rule.describe(config)
     return (
         "---\nlicense: other\ntags:\n- mathematics\n- synthetic\n- dart-math\n---\n\n"
         f"# DARS-{config.strategy} data synthesised with dart-trl\n\n"

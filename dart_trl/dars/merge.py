@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from dart_trl.config import RecipeError
 from dart_trl.dars.pools import Query
 from dart_trl.dars.store import QUERIES_FILE, SampleStore
-from dart_trl.recipe import RecipeError
 
 SHARD_GLOB = "shard-*-of-*"
 

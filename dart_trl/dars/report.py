@@ -56,6 +56,8 @@ class Reporter:
             return
         import wandb
 
+        from dart_trl.tracking.runs import finish_wandb
+
         logs: dict[str, Any] = {
             "pass_rate_hist": wandb.Histogram(info["pass_rate"].dropna().tolist() or [0.0]),
             "responses_per_query_hist": wandb.Histogram(info["n_responses"].tolist() or [0]),
@@ -72,17 +74,19 @@ class Reporter:
         logs["samples"] = table
         self.run.log(logs)
         self.run.summary.update(summary_counts(info))
-        self.run.finish()
+        finish_wandb(self.run)
 
 
 def summary_counts(info) -> dict[str, Any]:
-    """End-of-run counts: queries, raw samples, responses, and queries per stop reason."""
+    """End-of-run counts: queries, raw samples, responses, queries with a pool_info pass rate, and
+    queries per stop reason."""
     counts = {
         "num_queries": int(len(info)),
         "total_raw_samples": int(info["n_samples"].sum()),
         "total_corrects": int(info["n_corrects"].sum()),
         "num_responses": int(info["n_responses"].sum()),
         "queries_without_response": int((info["n_responses"] == 0).sum()),
+        "queries_with_known_pass_rate": int(info["known_pass_rate"].notna().sum()),
     }
     for reason, n in info["stop_reason"].value_counts().items():
         counts[f"stop_{reason}"] = int(n)

@@ -19,14 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from dart_trl.dars.allocation import QueryStats
 from dart_trl.dars.pools import Query
+from dart_trl.dars.stats import QueryStats
 
 RAW_DIR = "raw"
 STATE_FILE = "state.json"
@@ -56,15 +57,42 @@ class SampleStore:
 
     # -- state and queries -------------------------------------------------------------------
     def read_state(self) -> dict[str, Any]:
-        """The state file's content ({} when there is none)."""
+        """The state file's content ({} when there is none).
+
+        An empty or corrupt state file (a crash while it was written) is rebuilt from the raw shards,
+        which are the truth, and rewritten; one line on stderr says so.
+        """
         path = self.root / STATE_FILE
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            state = json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            state = None
+        if isinstance(state, dict):
+            return state
+        state = self.state_from_shards()
+        print(
+            f"note: {path} was empty or corrupt; rebuilt it from the raw shards "
+            f"(round {state['round']}, {state['raw_samples']} raw samples)",
+            file=sys.stderr,
+        )
+        self.write_state(state)
+        return state
+
+    def state_from_shards(self) -> dict[str, Any]:
+        """The state the raw shards imply: the last round on disk and the raw sample count."""
+        rounds = [int(r.get("round") or 0) for r in self.iter_records()]
+        return {"round": max(rounds, default=0), "raw_samples": len(rounds), "rebuilt_from_shards": True}
 
     def write_state(self, state: dict[str, Any]) -> None:
-        """Replace the state file atomically (write a temporary file, then rename it)."""
+        """Replace the state file atomically: write and fsync a temporary file, then rename it."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        with tmp.open("w") as f:
+            f.write(json.dumps(state, indent=1, sort_keys=True))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.root / STATE_FILE)
 
     def write_queries(self, queries: list[Query]) -> None:
@@ -124,15 +152,21 @@ class SampleStore:
             (json.dumps({k: r.get(k) for k in RAW_FIELDS}, ensure_ascii=False) + "\n").encode()
             for r in records
         )
-        self._writer.write(data)
-        self._writer.flush()
-        os.fsync(self._writer.fileno())
+        try:
+            self._writer.write(data)
+            self._writer.flush()
+            os.fsync(self._writer.fileno())
+        except OSError as err:  # a full disk: name the file; what was fsynced before stays
+            raise OSError(err.errno, err.strerror, self._writer.name) from None
 
     def close(self) -> None:
         """Close this run's shard file."""
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except OSError:
+                pass  # its last write failed and was reported; the file keeps what was fsynced
 
     def tally(
         self, query_ids: Iterable[str], known_pass_rates: dict[str, float] | None = None

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from dart_trl.dars.allocation import (
     AllocationConfig,
-    QueryStats,
     compute_targets,
     plan_round,
     stop_reason,
 )
 from dart_trl.dars.pools import Query
+from dart_trl.dars.stats import QueryStats
 from dart_trl.dars.store import SampleStore, derive_seed, response_digest
 from dart_trl.sampling import Request, Sampler
 
@@ -81,7 +81,7 @@ def expected_remaining_samples(stats: dict[str, QueryStats], config: AllocationC
             continue
         room = config.max_trials - s.n_samples
         if target is None:
-            total += room if config.strategy == "vrt" else config.probe_samples
+            total += config.probe_samples if config.rule.has_targets else room
             continue
         p = s.known_pass_rate if s.known_pass_rate is not None else (s.n_corrects + 0.5) / (s.n_samples + 1)
         total += min(room, (target - s.n_unique_corrects) / max(p, 1e-4))

@@ -22,9 +22,11 @@ _Key = tuple[str, str, Options]
 class Verdict:
     """The grade of one completion.
 
-    ``reason`` is one of ``ok`` (correct), ``wrong``, ``no_answer`` (nothing extracted),
-    ``truncated`` (``finish_reason == "length"``), ``timeout`` (the symbolic check overran its
-    deadline or crashed its worker), ``unparseable_gold`` or ``error`` (the check raised).
+    ``reason`` is one of ``ok`` (correct), ``wrong``, ``no_answer`` (nothing extracted, or the final
+    answer is unreadable: a final box never closed, an answer too large to compare; see
+    ``dart_trl.grading.extract``), ``truncated`` (``finish_reason == "length"``), ``timeout`` (the
+    symbolic check overran its deadline or crashed its worker), ``unparseable_gold`` (nothing to
+    compare against, or a gold longer than ``MAX_ANSWER_CHARS``) or ``error`` (the check raised).
     """
 
     correct: bool

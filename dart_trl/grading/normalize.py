@@ -3,7 +3,7 @@
 ``normalize_answer`` maps surface variants of one answer to one string (the memo key, and the
 text handed to math-verify in a worker): math delimiters, ``\\boxed``, ``\\dfrac``/``\\tfrac``,
 ``\\left``/``\\right``, spacing commands, ``\\text{}`` wrappers, trailing units, degrees, thousands
-separators and percent words are all folded away.
+separators (``23,000``, ``23{,}000``, ``23\\,000``) and percent words are all folded away.
 """
 
 from __future__ import annotations
@@ -135,8 +135,16 @@ _UNICODE_SQRT_RE = re.compile(r"√\s*(?:\((?P<paren>[^()]{1,200})\)|(?P<token>\
 
 @lru_cache(maxsize=65536)
 def normalize_answer(s: str) -> str:
-    """Canonical form of an answer string (idempotent); "" when nothing is left. Memoised."""
-    s = s.strip()[:MAX_ANSWER_CHARS].translate(_UNICODE_MATH)
+    """Canonical form of an answer string (idempotent); "" when nothing is left. Memoised.
+
+    An answer longer than ``MAX_ANSWER_CHARS`` is too large to compare sensibly and normalises to ""
+    (so a prediction gets ``no_answer``, a gold ``unparseable_gold``): it is never cut to a prefix,
+    which two different answers could share.
+    """
+    s = s.strip()
+    if len(s) > MAX_ANSWER_CHARS:
+        return ""
+    s = s.translate(_UNICODE_MATH)
     s = _UNICODE_SQRT_RE.sub(lambda m: "\\sqrt{" + (m.group("paren") or m.group("token")) + "}", s)
     s = _unwrap_boxes(s)
     s = _drop_words_after_math(s)

@@ -3,9 +3,11 @@
 Workers are fresh interpreters (``python -m dart_trl.grading.workers``) talking newline-delimited
 JSON over pipes: no fork (safe to use from threads and from processes that hold CUDA or threads),
 no re-import of the caller's ``__main__`` (unlike multiprocessing's spawn), and no signals in the
-caller. Each worker caps its address space (``RLIMIT_AS``). An item that overruns its deadline gets
-its worker killed and replaced; the other items are unaffected. The pool is thread-safe, and a
-pool used after ``os.fork`` in a child process starts its own workers instead of sharing pipes.
+caller. Workers die with the process that started them, however it ends
+(``dart_trl.processes.spawn_bound``). Each worker caps its address space (``RLIMIT_AS``). An item
+that overruns its deadline gets its worker killed and replaced; the other items are unaffected.
+The pool is thread-safe, and a pool used after ``os.fork`` in a child process starts its own
+workers instead of sharing pipes.
 """
 
 from __future__ import annotations
@@ -20,20 +22,19 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+
+from dart_trl.processes import package_env, spawn_bound
 
 STARTUP_TIMEOUT = 120.0
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class _Worker:
     """One worker process and its pipes."""
 
     def __init__(self, memory_limit_mb: int) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env = package_env()
         env.setdefault("OMP_NUM_THREADS", "1")
-        self.proc = subprocess.Popen(
+        self.proc = spawn_bound(
             [sys.executable, "-m", "dart_trl.grading.workers", str(memory_limit_mb)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dart_trl.sampling.base import Completion, Request, Sampler, SamplingArguments
+from dart_trl.sampling.registry import BACKENDS, sampler_class
 
-__all__ = ["Completion", "Request", "Sampler", "SamplingArguments", "build_sampler", "vllm_available"]
+__all__ = [
+    "BACKENDS",
+    "Completion",
+    "Request",
+    "Sampler",
+    "SamplingArguments",
+    "build_sampler",
+    "vllm_available",
+]
 
 
 def vllm_available() -> bool:
@@ -16,16 +25,4 @@ def vllm_available() -> bool:
 
 def build_sampler(model: str, args: SamplingArguments) -> Sampler:
     """Build the sampler named by ``args.backend`` for ``model`` (a hub id or a local directory)."""
-    if args.backend == "vllm":
-        from dart_trl.sampling.vllm_backend import VLLMSampler
-
-        return VLLMSampler(model, args)
-    if args.backend == "openai":
-        from dart_trl.sampling.openai_backend import OpenAISampler
-
-        return OpenAISampler(model, args)
-    if args.backend == "transformers":
-        from dart_trl.sampling.transformers_backend import TransformersSampler
-
-        return TransformersSampler(model, args)
-    raise ValueError(f"unknown sampling backend {args.backend!r}; choose vllm, openai or transformers")
+    return sampler_class(args.backend)(model, args)

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+
+from dart_trl.sampling.registry import check_backend
+from dart_trl.templates import turn_markers
 
 
 @dataclass
 class SamplingArguments:
     """Recipe keys for sampling completions (data synthesis and evaluation)."""
 
-    backend: Literal["vllm", "openai", "transformers"] = field(
+    backend: str = field(
         default="vllm",
         metadata={
             "help": "vllm: offline engine; openai: any OpenAI-compatible completions server "
-            "(e.g. `vllm serve`); transformers: slow fallback without vLLM."
+            "(e.g. `vllm serve`); transformers: slow fallback without vLLM; or the import path of a "
+            "Sampler class of your own."
         },
     )
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature; 0 is greedy."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling probability mass."})
     max_tokens: int = field(default=2048, metadata={"help": "Most new tokens per completion."})
     stop: list[str] | None = field(
-        default=None, metadata={"help": "Strings that end a completion (not kept)."}
+        default=None,
+        metadata={
+            "help": "Strings that end a completion (not kept). Default: the prompt template's turn markers, "
+            "as in the paper (alpaca: '### Instruction:', '### Response:'; deepseekmath: 'User:', "
+            "'Assistant:'); [] for none (on the command line: --stop A B, or a bare --stop for none). "
+            "The resolved recipe shows the stops in effect.",
+            "nargs": "*",
+        },
     )
     seed: int = field(
         default=42, metadata={"help": "Base random seed; each request derives its own from it."}
@@ -52,6 +62,34 @@ class SamplingArguments:
     )
     max_retries: int = field(default=5, metadata={"help": "openai: retries per request (with backoff)."})
     batch_size: int = field(default=32, metadata={"help": "transformers: sequences generated together."})
+
+    def resolve_stop(self, templates: Iterable[str]) -> list[str]:
+        """Fill ``stop`` left at its default with the turn markers of the prompt ``templates``; return it."""
+        if self.stop is None:
+            self.stop = turn_markers(templates)
+        return self.stop
+
+    def __post_init__(self) -> None:
+        check_backend(self.backend)
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        for key in ("max_tokens", "tensor_parallel_size", "max_concurrency", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.max_model_len is not None and self.max_model_len < 1:
+            raise ValueError(f"max_model_len must be at least 1, got {self.max_model_len}")
+        if self.request_timeout <= 0 or self.max_retries < 0:
+            raise ValueError("request_timeout must be > 0 and max_retries >= 0")
+        if self.stop is not None and not all(self.stop):
+            raise ValueError(
+                "stop strings must not be empty (an empty one would end every completion at once)"
+            )
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend openai needs 'base_url', e.g. http://127.0.0.1:8000/v1")
 
 
 @dataclass(frozen=True)

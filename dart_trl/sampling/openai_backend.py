@@ -42,7 +42,7 @@ class OpenAISampler(Sampler):
                     temperature=args.temperature,
                     top_p=args.top_p,
                     max_tokens=args.max_tokens,
-                    stop=args.stop,
+                    stop=args.stop or None,
                     seed=request.seed,
                 )
             choices = sorted(response.choices, key=lambda c: c.index)

@@ -52,13 +52,7 @@ MAIN_TRAINER=${TRAINERS[0]}
 MODEL=${MODEL:-$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['model_name_or_path'])" "$RECIPE")}
 
 # Validate the recipe (keys, stage datasets, rewards) before any GPU time is spent.
-python -c "
-import sys
-from dart_trl.cli import run_guarded
-from dart_trl.grpo import RECIPE_TYPES, validate
-from dart_trl.recipe import load_recipe, parse_overrides
-sys.exit(run_guarded('grpo', lambda a: validate(load_recipe(a[0], RECIPE_TYPES, parse_overrides(a[1:]))), sys.argv[1:]))
-" "$RECIPE" "$@"
+dart-trl grpo "$RECIPE" "$@" --check
 
 echo "vLLM server on $SERVER (tp=$VLLM_TP dp=$VLLM_DP); trainers: ${TRAINERS[*]}"
 srun --nodes=1 --ntasks=1 --nodelist="$SERVER" \

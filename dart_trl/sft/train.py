@@ -4,7 +4,7 @@ Each query/response row becomes an Alpaca prompt and a completion ending in EOS;
 completion tokens only. Rows are packed into ``max_length``-token sequences with TRL's best-fit
 decreasing packer, padding-free, with positions restarting at each sequence. Run it as
 ``dart-trl sft RECIPE.yaml [--key value ...]`` or
-``accelerate launch --config_file launch/accelerate/zero3.yaml -m dart_trl.sft RECIPE.yaml``.
+``accelerate launch --config_file launch/accelerate/zero3.yaml -m dart_trl.sft.train RECIPE.yaml``.
 """
 
 from __future__ import annotations
@@ -12,16 +12,23 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import ModelConfig, SFTConfig
+from dart_trl.config import (
+    LaunchArguments,
+    LazySection,
+    Recipe,
+    RecipeError,
+    parse_recipe,
+    write_resolved_recipe,
+)
+from dart_trl.config.checks import check_file, check_model
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import ends_process_group
+from dart_trl.templates import TemplateName
 
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
-from dart_trl.templates import template_names
-
-logger = logging.getLogger("dart_trl.sft")
+logger = logging.getLogger("dart_trl.sft.train")
 
 SDPA_PACKING_WARNING = (
     "flash-attn is not installed (or no CUDA device is visible), so attention runs on sdpa. Packed sequences "
@@ -52,11 +59,10 @@ class SFTScriptArguments:
     response_column: str = field(
         default="response", metadata={"help": "Column holding the solution to learn (the completion)."}
     )
-    prompt_template: str = field(
+    prompt_template: TemplateName = field(
         default="alpaca",
         metadata={
-            "help": "Prompt template the query is put in (dart_trl.templates); DART-Math trains on 'alpaca'.",
-            "choices": template_names(),
+            "help": "Prompt template the query is put in (dart_trl.templates); DART-Math trains on 'alpaca'."
         },
     )
     drop_overlong: bool = field(
@@ -74,35 +80,29 @@ class SFTScriptArguments:
     )
 
 
-RECIPE_TYPES = (LaunchArguments, SFTScriptArguments, SFTConfig, ModelConfig)
+SFT_CONFIG = LazySection("trl", "SFTConfig")
+MODEL_CONFIG = LazySection("trl", "ModelConfig")
+RECIPE_TYPES = (LaunchArguments, SFTScriptArguments, SFT_CONFIG, MODEL_CONFIG)
 
 
 def validate(recipe: Recipe) -> None:
-    """Cheap checks before any model is loaded: model and data given, columns present, settings consistent."""
-    from dart_trl.data import load_table
-    from dart_trl.sft_data import check_text_columns
+    """The files and columns the recipe names, checked once before anything heavy loads."""
+    from dart_trl.data import check_columns, peek_columns
 
-    script, sft, model = recipe.get(SFTScriptArguments), recipe.get(SFTConfig), recipe.get(ModelConfig)
+    script, sft, model = recipe.get(SFTScriptArguments), recipe.get(SFT_CONFIG), recipe.get(MODEL_CONFIG)
     where = str(recipe.path)
-    if not model.model_name_or_path:
-        raise RecipeError(
-            f"{where}: key 'model_name_or_path' is required (a Hub id or a local model directory)"
-        )
-    local_model = Path(model.model_name_or_path).expanduser()
-    if model.model_name_or_path.startswith((".", "/", "~")) and not (local_model / "config.json").is_file():
-        raise RecipeError(f"{where}: model_name_or_path '{model.model_name_or_path}' has no config.json")
-    if not script.dataset_name:
-        raise RecipeError(f"{where}: key 'dataset_name' is required (a Hub id, a local file or directory)")
+    check_model(model.model_name_or_path, where)
+    check_file(script.dataset_name, where, "dataset_name")
     if sft.packing and sft.max_length is None:
         raise RecipeError(f"{where}: packing needs max_length (DART-Math packs to 4096)")
     if sft.max_steps <= 0 and sft.num_train_epochs <= 0:
         raise RecipeError(f"{where}: num_train_epochs must be > 0 (or set max_steps)")
-    if model.attn_implementation == "flash_attention_2" and not flash_attn_installed():
+    if model.attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         raise RecipeError(
             f"{where}: attn_implementation flash_attention_2 needs flash-attn, which is not installed"
         )
-    dataset = load_table(script.dataset_name, script.dataset_split, script.dataset_config)
-    check_text_columns(dataset, [script.query_column, script.response_column], script.dataset_name)
+    columns = peek_columns(script.dataset_name, script.dataset_split, script.dataset_config)
+    check_columns(columns, [script.query_column, script.response_column], f"{where}: {script.dataset_name}")
 
 
 def flash_attn_installed() -> bool:
@@ -112,7 +112,7 @@ def flash_attn_installed() -> bool:
     return importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
 
 
-def choose_attention(model_args: ModelConfig, warn: bool = True) -> str:
+def choose_attention(model_args, warn: bool = True) -> str:
     """The attention implementation: the recipe's, else flash_attention_2 when available, else sdpa.
 
     Falling back to sdpa logs :data:`SDPA_PACKING_WARNING` when ``warn`` (the main process).
@@ -137,19 +137,23 @@ def set_generation_eos(model, tokenizer) -> None:
     model.config.eos_token_id = eos
 
 
+@ends_process_group
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run SFT from a recipe: prepare the data, train with ``SFTTrainer``, save model, tokenizer and recipe."""
+    recipe, _ = parse_recipe(argv, "sft", RECIPE_TYPES)
+    if not recipe.checked_by_launcher:
+        validate(recipe)
+
     from accelerate import PartialState
     from transformers import AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTTrainer, get_peft_config
+    from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
     from dart_trl.data import load_table
-    from dart_trl.sft_data import prepare_sft_dataset
-    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+    from dart_trl.sft.data import prepare_sft_dataset
+    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
-    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
-    validate(recipe)
     script, sft, model_args = recipe.get(SFTScriptArguments), recipe.get(SFTConfig), recipe.get(ModelConfig)
     device = sft.device  # sets up the distributed state first: gloo on CPU, NCCL or DeepSpeed on GPUs
     state = PartialState()
@@ -196,10 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         "dataset_fingerprint": prepared.source_fingerprint,
         "dataset_rows": prepared.source_rows,
         "overlong_rows": prepared.overlong_rows,
+        "empty_rows": prepared.empty_rows,
         "train_rows": prepared.train_rows,
         "attn_implementation": attention,
     }
     if state.is_main_process:
+        lock_output_dir(sft.output_dir)  # shared with `dart-trl sft`, which took it before launching
         write_resolved_recipe(recipe, sft.output_dir)
         if wandb_enabled(sft.report_to):
             init_wandb(
@@ -208,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 group=script.wandb_group,
                 project=script.wandb_project,
                 config=run_config(recipe, **data_facts),
+                output_dir=sft.output_dir,
             )
 
     trainer = SFTTrainer(
@@ -237,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_main_process and wandb_enabled(sft.report_to):
         import wandb
 
-        wandb.finish()
+        finish_wandb(wandb.run)
     return 0
 
 
-def log_plan(trainer, sft: SFTConfig, num_packs: int) -> None:
+def log_plan(trainer, sft, num_packs: int) -> None:
     """Log how many packed sequences, steps and epochs the run will train for."""
     world = trainer.accelerator.num_processes
     global_batch = sft.per_device_train_batch_size * sft.gradient_accumulation_steps * world
@@ -258,9 +265,3 @@ def log_plan(trainer, sft: SFTConfig, num_packs: int) -> None:
         sft.num_train_epochs if sft.max_steps <= 0 else f"max_steps={sft.max_steps}, not",
         total,
     )
-
-
-if __name__ == "__main__":
-    from dart_trl.cli import run_guarded
-
-    sys.exit(run_guarded("sft", main, sys.argv[1:]))

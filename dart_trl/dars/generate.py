@@ -10,46 +10,84 @@ ones with exact per-query targets, resumably. ``--plan`` prints the expected raw
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dart_trl.cli import run_guarded
+from dart_trl.config import (
+    LaunchArguments,
+    Recipe,
+    RecipeError,
+    parse_recipe,
+    run_guarded,
+    write_resolved_recipe,
+)
+from dart_trl.config.checks import check_file, check_model
 from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
-from dart_trl.dars.pools import check_pool_declarations, load_pools, parse_shard, select_shard
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.dars.difficulty import KnownDifficulty, check_info_columns, join_pool_info
+from dart_trl.dars.pools import (
+    Query,
+    check_pool_columns,
+    check_pool_files,
+    load_pools,
+    parse_shard,
+    select_shard,
+)
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import watched
 from dart_trl.sampling import SamplingArguments
-from dart_trl.templates import template_names
 
 RECIPE_TYPES = (DarsArguments, SamplingArguments, LaunchArguments)
 
 
-def validate(recipe: Recipe) -> None:
-    """Cheap recipe checks (values, pool declarations, local files), before any data or model is loaded."""
+@dataclass
+class GenerateOptions:
+    """Command-line options of ``dart-trl generate`` (not recipe keys)."""
+
+    plan: bool = field(
+        default=False,
+        metadata={"help": "Print the expected raw samples (and GPU hours) per level, then stop."},
+    )
+    shard: str | None = field(
+        default=None,
+        metadata={
+            "help": "i/N: sample the i-th of N deterministic parts of the pool into output_dir/shard-i-of-N."
+        },
+    )
+    merge: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Merge shard directories (these, or every shard-* under output_dir) into output_dir.",
+            "nargs": "*",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.shard is not None:
+            parse_shard(self.shard)
+
+
+OPTIONS = GenerateOptions
+
+
+def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
+    """The files the recipe names exist (local pools, pool_info) and have the columns it names, read from
+    their schemas before any rows load. The model is checked only for a run that samples (not for
+    ``--plan`` or ``--merge``)."""
     args: DarsArguments = recipe.get(DarsArguments)
-    sampling: SamplingArguments = recipe.get(SamplingArguments)
     where = str(recipe.path)
-    if not args.model_name_or_path:
-        raise RecipeError(f"{where}: 'model_name_or_path' is required")
+    if options is None or not (options.plan or options.merge is not None):
+        check_model(args.model_name_or_path, where)
     if not args.output_dir:
-        raise RecipeError(f"{where}: 'output_dir' is required")
-    for key in ("k_u", "k_p", "max_trials", "max_rounds", "max_samples_per_round", "chunk_samples"):
-        if getattr(args, key) < 1:
-            raise RecipeError(f"{where}: '{key}' must be at least 1, got {getattr(args, key)}")
-    if args.probe_samples < 0:
-        raise RecipeError(f"{where}: 'probe_samples' must be >= 0, got {args.probe_samples}")
-    if not 0 < args.request_fraction <= 4:
-        raise RecipeError(f"{where}: 'request_fraction' must be in (0, 4], got {args.request_fraction}")
-    if args.prompt_template not in template_names():
-        raise RecipeError(
-            f"{where}: unknown prompt_template '{args.prompt_template}'; choose from {template_names()}"
-        )
-    if sampling.backend == "openai" and not sampling.base_url:
-        raise RecipeError(f"{where}: backend openai needs 'base_url', e.g. http://127.0.0.1:8000/v1")
-    if args.push_to_hub and not args.hub_dataset_id:
-        raise RecipeError(f"{where}: push_to_hub needs 'hub_dataset_id'")
-    check_pool_declarations(args.pools, where)
-    if args.pool_info and args.pool_info.startswith((".", "/", "~")) and not Path(args.pool_info).exists():
-        raise RecipeError(f"{where}: pool_info file not found: {args.pool_info}")
+        raise RecipeError(f"{where}: key 'output_dir' is required")
+    if not args.pools:
+        raise RecipeError(f"{where}: key 'pools' is empty; declare at least one query pool")
+    check_pool_files(args.pools, where)
+    for i, spec in enumerate(args.pool_info_specs):
+        check_file(spec.source, where, f"pool_info[{i}]")
+        check_file(spec.queries, where, f"pool_info[{i}].queries")
+    check_pool_columns(args.pools, where)
+    check_info_columns(args.pool_info_specs, where)
 
 
 def allocation_config(args: DarsArguments) -> AllocationConfig:
@@ -65,19 +103,25 @@ def allocation_config(args: DarsArguments) -> AllocationConfig:
     )
 
 
-def _split_merge(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """Take ``--merge [DIR ...]`` out of argv (its directories are the non-option words after it)."""
-    if "--merge" not in argv:
-        return argv, None
-    at = argv.index("--merge")
-    end = at + 1
-    while end < len(argv) and not argv[end].startswith("--"):
-        end += 1
-    return argv[:at] + argv[end:], argv[at + 1 : end]
+def known_difficulty(recipe: Recipe, args: DarsArguments, queries: list[Query]) -> KnownDifficulty:
+    """Join the recipe's pool_info tables to the queries and print the coverage (a warning to stderr
+    when it is partial); a table matching no query stops the job before any sampling."""
+    known = join_pool_info(queries, args.pool_info_specs, str(recipe.path))
+    if known.coverage is not None:
+        print("\n".join(known.coverage.lines()))
+        warning = known.coverage.warning()
+        if warning:
+            print(warning, file=sys.stderr)
+    return known
+
+
+def coverage_config(known: KnownDifficulty) -> dict:
+    """The pool_info coverage as W&B config values (none without pool_info)."""
+    return {} if known.coverage is None else {"pool_info_coverage": known.coverage.as_dict()}
 
 
 def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, **extra):
-    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
 
     if not wandb_enabled(args.report_to):
         return None
@@ -85,7 +129,7 @@ def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, **extra)
         name=args.run_name or output_dir.name,
         job_type="generate",
         config=run_config(recipe, **extra),
-        run_dir=None,
+        output_dir=output_dir,
     )
 
 
@@ -110,50 +154,60 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
     return 0
 
 
+@watched
+@releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run data synthesis (or ``--plan`` / ``--merge``) from a recipe."""
-    from dart_trl.dars.difficulty import load_pass_rates
+    recipe, options = parse_recipe(argv, "generate", RECIPE_TYPES, OPTIONS)
+    validate(recipe, options)
+
+    import datasets
+
     from dart_trl.dars.merge import find_shard_dirs, merge_shards, shard_dirname
     from dart_trl.dars.plan import plan_text
     from dart_trl.dars.report import Reporter
     from dart_trl.dars.store import SampleStore
     from dart_trl.dars.synthesis import synthesize
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    argv, merge_dirs = _split_merge(argv)
-    recipe, options = parse_job_argv(argv, RECIPE_TYPES, flags={"plan": False, "shard": True})
-    validate(recipe)
-    import datasets
-
     datasets.disable_progress_bars()  # the run has its own progress bar; keep errors to one line
     args: DarsArguments = recipe.get(DarsArguments)
     sampling: SamplingArguments = recipe.get(SamplingArguments)
     config = allocation_config(args)
     output_dir = Path(args.output_dir)
-    known = load_pass_rates(args.pool_info) if args.pool_info else {}
+    recipe.values["stop"] = sampling.resolve_stop([args.prompt_template])  # shown in the resolved recipe
 
-    if merge_dirs is not None:
+    if options.merge is not None:
+        lock_output_dir(output_dir)
         store = SampleStore(output_dir)
-        dirs = [Path(d) for d in merge_dirs] or find_shard_dirs(output_dir)
+        dirs = [Path(d) for d in options.merge] or find_shard_dirs(output_dir)
+        for shard_dir in dirs:  # a shard still being written is not merged
+            lock_output_dir(shard_dir)
         queries = merge_shards(store, dirs)
         write_resolved_recipe(recipe, output_dir)
         print(f"merged {len(dirs)} shard directories ({len(queries)} queries) into {output_dir}")
-        run = _start_wandb(recipe, args, output_dir, merged_from=[str(d) for d in dirs])
+        known = known_difficulty(recipe, args, queries)
+        run = _start_wandb(
+            recipe, args, output_dir, merged_from=[str(d) for d in dirs], **coverage_config(known)
+        )
         reporter = Reporter(run, len(queries), len(queries)) if run is not None else None
         return _finish(recipe, args, config, store, queries, known, reporter)
 
-    shard = parse_shard(options["shard"]) if "shard" in options else None
-    queries, reports = load_pools(args.pools)
+    shard = parse_shard(options.shard) if options.shard else None
+    queries, reports = load_pools(args.pools, str(recipe.path))
     for report in reports:
         print(report.line())
+    known = known_difficulty(recipe, args, queries)  # over the whole pool, so every shard sees the same
     queries = select_shard(queries, shard)
     if shard is not None:
         output_dir = output_dir / shard_dirname(*shard)
         print(f"shard {shard[0]}/{shard[1]}: {len(queries)} queries -> {output_dir}")
-    if options.get("plan"):
-        print(plan_text(queries, config, known, args.plan_pass_rates, args.plan_samples_per_second))
+    if options.plan:
+        rates = known.pass_rates
+        print(plan_text(queries, config, rates, args.plan_pass_rates, args.plan_samples_per_second))
+        print(f"stop strings: {sampling.stop}")
         return 0
 
+    lock_output_dir(output_dir)
     store = SampleStore(output_dir)
     previous = store.read_state()
     if previous.get("strategy") and previous["strategy"] != args.strategy:
@@ -181,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.grading import Grader
 
-    run = _start_wandb(recipe, args, output_dir, num_queries=len(queries), shard=options.get("shard"))
+    run = _start_wandb(
+        recipe, args, output_dir, num_queries=len(queries), shard=options.shard, **coverage_config(known)
+    )
     reporter = Reporter(run, len(queries))
     with Grader(mode="default", timeout=args.grading_timeout) as grader:
         synthesize(
@@ -195,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             max_rounds=args.max_rounds,
             chunk_samples=args.chunk_samples,
             on_round=reporter.round_done,
-            known_pass_rates=known,
+            known_pass_rates=known.pass_rates,
         )
     return _finish(recipe, args, config, store, queries, known, reporter)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from dart_trl.recipe import RecipeError
+from dart_trl.config import RecipeError
 from dart_trl.templates import format_prompt
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ class PreparedData:
     overlong_rows: int
     max_length: int | None
     source_fingerprint: str
+    empty_rows: int = 0
 
     @property
     def train_rows(self) -> int:
@@ -40,6 +41,11 @@ class PreparedData:
     def summary(self) -> str:
         """One line describing the preparation, for the log."""
         line = f"{self.train_rows} of {self.source_rows} rows kept for training"
+        if self.empty_rows:
+            share = 100.0 * self.empty_rows / max(self.source_rows, 1)
+            line += (
+                f"; {self.empty_rows} rows ({share:.2f}%) have an empty query or response and were dropped"
+            )
         if self.overlong_rows:
             share = 100.0 * self.overlong_rows / max(self.source_rows, 1)
             line += (
@@ -72,6 +78,18 @@ def check_text_columns(dataset, columns: list[str], source: str) -> None:
             raise RecipeError(
                 f"{source}: column '{column}' is empty (null) in {array.null_count} row(s), first at row {first}"
             )
+
+
+def drop_empty_rows(dataset, columns: list[str], num_proc: int | None = None):
+    """Drop rows whose text in any of ``columns`` is empty or whitespace only; return the rest and the count."""
+
+    def has_text(batch):
+        return [
+            all(text.strip() for text in texts) for texts in zip(*(batch[c] for c in columns), strict=True)
+        ]
+
+    kept = dataset.filter(has_text, batched=True, num_proc=num_proc, desc="Dropping empty rows")
+    return kept, len(dataset) - len(kept)
 
 
 def to_prompt_completion(
@@ -137,14 +155,21 @@ def prepare_sft_dataset(
 ) -> PreparedData:
     """Turn a query/response dataset into tokenized prompt/completion rows for ``SFTTrainer``.
 
-    Rows with more than ``max_length`` tokens are counted and, with ``drop_overlong``, dropped (a cut
-    response loses its answer and its EOS). Raises :class:`RecipeError` for missing or non-text
+    Rows with an empty (or whitespace-only) query or response are counted and dropped. Rows with more
+    than ``max_length`` tokens are counted and, with ``drop_overlong``, dropped (a cut response loses its
+    answer and its EOS). Raises :class:`RecipeError` for missing or non-text
     columns, an empty dataset, or when no row is left.
     """
     check_text_columns(dataset, [query_column, response_column], source)
     if tokenizer.eos_token is None:
         raise RecipeError(f"the tokenizer of this model has no eos_token; cannot end completions ({source})")
     source_rows, fingerprint = len(dataset), getattr(dataset, "_fingerprint", "")
+    dataset, empty = drop_empty_rows(dataset, [query_column, response_column], num_proc)
+    if empty == source_rows:
+        raise RecipeError(
+            f"{source}: all {source_rows} rows have an empty '{query_column}' or '{response_column}'; "
+            "nothing to train on"
+        )
     rows = to_prompt_completion(
         dataset, query_column, response_column, template, tokenizer.eos_token, tokenizer, num_proc
     )
@@ -160,7 +185,7 @@ def prepare_sft_dataset(
             rows = rows.filter(
                 lambda batch: [len(ids) <= max_length for ids in batch["input_ids"]], batched=True
             )
-    prepared = PreparedData(rows, source_rows, overlong, max_length, fingerprint)
+    prepared = PreparedData(rows, source_rows, overlong, max_length, fingerprint, empty)
     if overlong and not drop_overlong:
         logger.warning(
             "%d of %d rows are longer than max_length=%d tokens; the packer will cut them (drop_overlong: false)",
@@ -169,7 +194,8 @@ def prepare_sft_dataset(
             max_length,
         )
     if prepared.train_rows == 0:
-        raise RecipeError(
-            f"{source}: all {source_rows} rows are longer than max_length={max_length} tokens; nothing to train on"
-        )
+        reason = f"are longer than max_length={max_length} tokens"
+        if empty:
+            reason = f"are dropped: {empty} have an empty query or response, {overlong} {reason}"
+        raise RecipeError(f"{source}: all {source_rows} rows {reason}; nothing to train on")
     return prepared

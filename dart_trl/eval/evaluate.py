@@ -6,24 +6,36 @@ Greedy pass@1 by default (the paper's 0-shot chain of thought with the Alpaca te
 tokens); ``n`` > 1 samples per question (with ``temperature`` > 0) adds pass@n and maj@n. Outputs in
 ``output_dir``: ``results.json`` (accuracy per benchmark and their average), one ``<benchmark>.jsonl``
 per benchmark with a row per sample (query, gold, completion, extracted answer, correct, reason), and
-the resolved recipe. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
+the resolved recipe. Each benchmark is scored as the paper scores it (all its items); a benchmark's
+views (TheoremQA without its picture questions) are extra figures under ``views`` in results.json,
+indented rows in the printed table and ``eval/<benchmark>/<view>/accuracy`` in W&B, never in the
+average. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
 ``save_every`` questions, so an interrupted run started again with the same recipe resumes where it
-stopped. With W&B: ``eval/<benchmark>/accuracy``, a per-item table per benchmark and
-``eval/average/accuracy``.
+stopped. Rows without a gold answer or a query are skipped: listed in ``results.json`` and the printed
+summary, never sent to the model nor scored. With W&B: ``eval/<benchmark>/accuracy``, a per-item table
+per benchmark and ``eval/average/accuracy``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from dart_trl.benchmark_registry import (
+from dart_trl.config import (
+    LaunchArguments,
+    Recipe,
+    RecipeError,
+    parse_recipe,
+    run_guarded,
+    write_resolved_recipe,
+)
+from dart_trl.config.checks import check_model
+from dart_trl.eval.benchmarks import (
     BENCHMARKS,
     PAPER_BENCHMARKS,
     Benchmark,
@@ -35,17 +47,18 @@ from dart_trl.benchmark_registry import (
     load_benchmark,
     remap_fields,
 )
-from dart_trl.cli import run_guarded
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.eval.results import RESULTS_NAME, write_results
+from dart_trl.locking import lock_output_dir, releases_output_dir_locks
+from dart_trl.processes import watched
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
-from dart_trl.templates import CHAT, format_prompt, template_names
+from dart_trl.templates import CHAT, TemplateName, format_prompt
+from dart_trl.tracking.runs import RUN_ID_FILE
 
-RESULTS_NAME = "results.json"
 RUN_KEY_NAME = "run_key.json"
 PARTIAL_SUFFIX = ".partial.jsonl"
-BENCHMARK_KEYS = ("name", "data_files", "limit", "query_field", "answer_field")
 # Sampling settings that change the completions; the others (backend, server, batch sizes) do not.
 SAMPLING_KEY_FIELDS = ("temperature", "top_p", "max_tokens", "stop", "seed")
+SHOWN_SKIPS = 5  # skipped rows named in the printed summary (results.json lists them all)
 
 
 @dataclass
@@ -58,22 +71,38 @@ class EvalSamplingArguments(SamplingArguments):
 
 
 @dataclass
+class BenchmarkSpec:
+    """A benchmark entry given as a mapping: a registry benchmark with local files, other field names or a
+    row limit, or (a new name with data_files and both fields) a benchmark of one's own."""
+
+    name: str = field(metadata={"help": "A registry name (math500, gsm8k, ...) or a name of your own."})
+    data_files: list[str] | str | None = field(
+        default=None, metadata={"help": "Local files (or URLs) to read instead of the public source."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Keep the first rows only."})
+    query_field: str | None = field(default=None, metadata={"help": "Field holding the question."})
+    answer_field: str | None = field(default=None, metadata={"help": "Field holding the gold answer."})
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {self.limit}")
+
+
+@dataclass
 class EvalArguments:
     """Recipe keys of ``dart-trl eval``."""
 
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Model to score: a Hub id or a local directory (required)."}
     )
-    benchmarks: list[str | dict[str, Any]] = field(
+    benchmarks: list[str | BenchmarkSpec] = field(
         default_factory=lambda: list(PAPER_BENCHMARKS),
         metadata={
-            "help": "Benchmarks to run: registry names (see dart_trl.benchmark_registry), or mappings "
-            "{name, data_files, limit, query_field, answer_field} to read a benchmark from local files, "
-            "keep its first rows, or (with a name outside the registry, data_files and both fields) run "
-            "a benchmark of your own. Default: the paper's six."
+            "help": f"Benchmarks to run: registry names ({', '.join(BENCHMARKS)}), or BenchmarkSpec mappings "
+            "(keys below). Default: the paper's six."
         },
     )
-    prompt_template: str | None = field(
+    prompt_template: TemplateName | None = field(
         default=None,
         metadata={
             "help": "Prompt template (alpaca, deepseekmath, qwen-boxed, raw, chat); default: each "
@@ -102,13 +131,20 @@ class EvalArguments:
         default=512,
         metadata={"help": "Questions per generation chunk; graded samples are saved after each chunk."},
     )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where downloaded benchmark files are kept, verified by sha256 (default: "
+            "$DART_TRL_CACHE/benchmarks, else ~/.cache/dart-trl/benchmarks)."
+        },
+    )
     grading_timeout: float = field(
         default=5.0, metadata={"help": "Seconds allowed for one symbolic equivalence check."}
     )
     grading_workers: int | None = field(
         default=None, metadata={"help": "Grader worker processes (default: the grader's own, min(2, CPUs))."}
     )
-    report_to: str = field(default="wandb", metadata={"help": "'wandb' to log the run, 'none' not to."})
+    report_to: Literal["wandb", "none"] = field(default="wandb", metadata={"help": "Log to W&B, or not."})
     run_name: str | None = field(
         default=None, metadata={"help": "Run name in results.json and W&B (default: eval-<model dir name>)."}
     )
@@ -122,6 +158,17 @@ class EvalArguments:
     wandb_table_rows: int = field(
         default=1000, metadata={"help": "Most rows of each benchmark's per-item W&B table."}
     )
+
+    def __post_init__(self) -> None:
+        for key in ("n", "save_every", "wandb_table_rows"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {self.limit}")
+        if self.grading_timeout <= 0:
+            raise ValueError(f"grading_timeout must be > 0 seconds, got {self.grading_timeout}")
+        if self.grading_workers is not None and self.grading_workers < 1:
+            raise ValueError(f"grading_workers must be at least 1, got {self.grading_workers}")
 
 
 RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments)
@@ -137,29 +184,16 @@ class BenchmarkRun:
 
 
 def resolve_benchmarks(args: EvalArguments) -> list[BenchmarkRun]:
-    """Turn the recipe's ``benchmarks`` list into :class:`BenchmarkRun` s, checking names, keys and files."""
-    if not args.benchmarks:
-        raise RecipeError("benchmarks is empty; name at least one of the registry's benchmarks")
+    """Turn the recipe's ``benchmarks`` list into :class:`BenchmarkRun` s, checking names and files."""
     runs: list[BenchmarkRun] = []
     for entry in args.benchmarks:
-        spec = {"name": entry} if isinstance(entry, str) else dict(entry)
-        unknown = sorted(set(spec) - set(BENCHMARK_KEYS))
-        if unknown or "name" not in spec:
-            raise RecipeError(
-                f"benchmark entry {entry!r}: allowed keys are {list(BENCHMARK_KEYS)} and 'name' is required"
-                + (f"; unknown: {unknown}" if unknown else "")
-            )
-        name, query_field, answer_field = str(spec["name"]), spec.get("query_field"), spec.get("answer_field")
-        if name not in BENCHMARKS and spec.get("data_files") and query_field and answer_field:
-            benchmark = custom_benchmark(name, str(query_field), str(answer_field))
+        spec = BenchmarkSpec(name=entry) if isinstance(entry, str) else entry
+        if spec.name not in BENCHMARKS and spec.data_files and spec.query_field and spec.answer_field:
+            benchmark = custom_benchmark(spec.name, spec.query_field, spec.answer_field)
         else:
-            benchmark = remap_fields(get_benchmark(name), query_field, answer_field)
-        limit = spec.get("limit", args.limit)
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise RecipeError(
-                f"benchmark '{benchmark.name}': limit must be a positive integer, got {limit!r}"
-            )
-        runs.append(BenchmarkRun(benchmark, check_data_files(benchmark.name, spec.get("data_files")), limit))
+            benchmark = remap_fields(get_benchmark(spec.name), spec.query_field, spec.answer_field)
+        limit = spec.limit if spec.limit is not None else args.limit
+        runs.append(BenchmarkRun(benchmark, check_data_files(benchmark.name, spec.data_files), limit))
     names = [r.benchmark.name for r in runs]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -167,33 +201,36 @@ def resolve_benchmarks(args: EvalArguments) -> list[BenchmarkRun]:
     return runs
 
 
-def validate(recipe: Recipe) -> None:
-    """Check the recipe before any model is loaded: model, benchmarks, local files and their fields."""
-    args = recipe.get(EvalArguments)
-    sampling = recipe.get(SamplingArguments)
+def load_benchmarks(recipe: Recipe) -> tuple[list[BenchmarkRun], list[LoadedBenchmark]]:
+    """Check the model and the benchmark entries, then read every benchmark once (public sources are
+    downloaded and verified, local files read, mapped fields checked); all before any model is loaded."""
+    args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
     where = str(recipe.path)
-    if not args.model_name_or_path:
-        raise RecipeError(f"{where}: model_name_or_path is required (a Hub id or a local directory)")
-    model = args.model_name_or_path
-    if not Path(model).exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
-        raise RecipeError(f"{where}: model_name_or_path: no such directory: {model}")
-    if args.prompt_template is not None and args.prompt_template not in template_names():
-        raise RecipeError(
-            f"{where}: prompt_template must be one of {template_names()}, got {args.prompt_template!r}"
-        )
-    if args.n < 1:
-        raise RecipeError(f"{where}: n must be at least 1, got {args.n}")
+    check_model(args.model_name_or_path, where)
+    if not args.benchmarks:
+        raise RecipeError(f"{where}: key 'benchmarks' is empty; name at least one of {list(BENCHMARKS)}")
     if args.n > 1 and sampling.temperature == 0:
         raise RecipeError(
             f"{where}: n = {args.n} samples need temperature > 0 (greedy samples are identical)"
         )
-    if args.limit is not None and args.limit < 1:
-        raise RecipeError(f"{where}: limit must be a positive integer, got {args.limit}")
-    if args.save_every < 1:
-        raise RecipeError(f"{where}: save_every must be a positive integer, got {args.save_every}")
-    for run in resolve_benchmarks(args):
-        if run.data_files and not any(f.startswith(("http://", "https://")) for f in run.data_files):
-            load_benchmark(run.benchmark, run.data_files, limit=1)  # the mapped fields are present
+    try:
+        runs = resolve_benchmarks(args)
+    except RecipeError as err:
+        raise RecipeError(f"{where}: key 'benchmarks': {err}") from None
+    loaded = [load_benchmark(run.benchmark, run.data_files, run.limit, args.cache_dir) for run in runs]
+    for bench in loaded:
+        if bench.matches_pinned is False:
+            print(
+                f"dart-trl eval: note: benchmark '{bench.name}': its data_files differ from the pinned published "
+                "file, so its scores may not compare with published ones",
+                file=sys.stderr,
+            )
+    return runs, loaded
+
+
+def validate(recipe: Recipe) -> None:
+    """Every check of :func:`load_benchmarks` (``dart-trl eval RECIPE --check``)."""
+    load_benchmarks(recipe)
 
 
 def run_key(args: EvalArguments, sampling: SamplingArguments) -> dict[str, Any]:
@@ -218,7 +255,7 @@ def prepare_output_dir(args: EvalArguments, sampling: SamplingArguments) -> Path
                 "use a new output_dir or --overwrite_output_dir true"
             )
         if changed:
-            for stale in [*out.glob("*.jsonl"), out / RESULTS_NAME]:
+            for stale in [*out.glob("*.jsonl"), out / RESULTS_NAME, out / RUN_ID_FILE]:
                 stale.unlink(missing_ok=True)
     key_file.write_text(json.dumps(key, indent=2))
     return out
@@ -246,7 +283,7 @@ def benchmark_metrics(records: Sequence[dict[str, Any]], n: int) -> dict[str, An
     num = len(by_item)
     shares = [sum(r["correct"] for r in rows) / len(rows) for rows in by_item.values()]
     metrics: dict[str, Any] = {
-        "accuracy": sum(shares) / num if num else 0.0,
+        "accuracy": sum(shares) / num if num else None,  # None: no gradable question, nothing scored
         "correct": sum(r["correct"] for r in records),
         "total": num,
         "samples": len(records),
@@ -256,6 +293,18 @@ def benchmark_metrics(records: Sequence[dict[str, Any]], n: int) -> dict[str, An
         metrics[f"pass@{n}"] = sum(any(r["correct"] for r in rows) for rows in by_item.values()) / num
         metrics[f"maj@{n}"] = sum(majority_correct(rows) for rows in by_item.values()) / num
     return metrics
+
+
+def view_metrics(
+    benchmark: Benchmark, loaded: LoadedBenchmark, records: Sequence[dict[str, Any]], n: int
+) -> dict[str, dict[str, Any]]:
+    """The metrics of each of the benchmark's views (the records of the items in it), with its description."""
+    views = {}
+    for view in benchmark.views:
+        indices = loaded.views[view.name]
+        metrics = benchmark_metrics([r for r in records if r["index"] in indices], n)
+        views[view.name] = {"description": view.description, **metrics}
+    return views
 
 
 def majority_correct(rows: Iterable[dict[str, Any]]) -> bool:
@@ -369,46 +418,56 @@ def log_benchmark(run, name: str, metrics: dict[str, Any], records: Sequence[dic
     columns = ["index", "sample", "query", "gold", "completion", "answer", "correct", "reason"]
     table = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in records[:max_rows]])
     values = {f"eval/{name}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+    for view, view_values in metrics.get("views", {}).items():
+        values.update(
+            {f"eval/{name}/{view}/{k}": v for k, v in view_values.items() if isinstance(v, (int, float))}
+        )
     run.log({**values, f"eval/{name}/items": table})
 
 
 def print_results(results: dict[str, Any]) -> None:
-    """Print accuracy per benchmark and the average as a table."""
+    """Print accuracy per benchmark, its views (indented, not in the average) and the average as a table."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{results['run_name']} ({results['model']})")
+    views = any(m.get("views") for m in results["benchmarks"].values())
+    caption = "indented rows: views, extra figures not in AVG" if views else None
+    table = Table(title=f"{results['run_name']} ({results['model']})", caption=caption)
     for column in ("benchmark", "questions", "skipped", "accuracy %"):
         table.add_column(column, justify="left" if column == "benchmark" else "right")
     for name, m in results["benchmarks"].items():
-        table.add_row(name, str(m["total"]), str(m["skipped"]), f"{100 * m['accuracy']:.1f}")
-    table.add_row("AVG", "", "", f"{100 * results['average']:.1f}", style="bold")
-    Console().print(table)
+        table.add_row(name, str(m["total"]), str(m["skipped"]), _percent(m["accuracy"]))
+        for view, v in m.get("views", {}).items():
+            table.add_row(f"  {name} / {view}", str(v["total"]), "", _percent(v["accuracy"]), style="dim")
+    table.add_row("AVG", "", "", _percent(results["average"]), style="bold")
+    console = Console()
+    console.print(table)
+    for name, m in results["benchmarks"].items():
+        if m["skipped"]:
+            first = "; ".join(f"index {s['index']}: {s['reason']}" for s in m["skipped_items"][:SHOWN_SKIPS])
+            more = "; ..." if m["skipped"] > SHOWN_SKIPS else ""
+            rows = "1 row" if m["skipped"] == 1 else f"{m['skipped']} rows"
+            console.print(f"{name}: {rows} skipped, not scored ({first}{more})", highlight=False)
 
 
-def recipe_help() -> str:
-    """Usage and every recipe key of ``dart-trl eval`` with its help text."""
-    lines = [(__doc__ or "").strip(), "", "recipe keys:"]
-    for cls in (EvalArguments, EvalSamplingArguments, LaunchArguments):
-        lines += [f"  {f.name:<24} {f.metadata.get('help', '')}" for f in fields(cls)]
-    return "\n".join(lines)
+def _percent(accuracy: float | None) -> str:
+    return "-" if accuracy is None else f"{100 * accuracy:.1f}"
 
 
+@watched
+@releases_output_dir_locks
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
-    from dart_trl.grading import Grader
-    from dart_trl.tracking import init_wandb, run_config, wandb_enabled
+    recipe, _ = parse_recipe(argv, "eval", RECIPE_TYPES)
+    specs, loaded = load_benchmarks(recipe)
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if {"-h", "--help"} & set(argv):
-        print(recipe_help())
-        return 0
-    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
-    validate(recipe)
+    from dart_trl.grading import Grader
+    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
+
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
-    # Every benchmark is read (and its fields checked) before the model is loaded.
-    specs = resolve_benchmarks(args)
-    loaded = [load_benchmark(s.benchmark, s.data_files, s.limit) for s in specs]
+    lock_output_dir(args.output_dir)
+    templates = [args.prompt_template or spec.benchmark.template for spec in specs]
+    recipe.values["stop"] = sampling.resolve_stop(templates)  # default: the templates' turn markers
     out = prepare_output_dir(args, sampling)
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path
@@ -422,7 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if wandb_enabled(args.report_to):
         config = run_config(recipe, benchmarks=[b.name for b in loaded])
         run = init_wandb(
-            name=run_name, job_type="eval", config=config, group=args.wandb_group, project=args.wandb_project
+            name=run_name,
+            job_type="eval",
+            config=config,
+            output_dir=out,
+            group=args.wandb_group,
+            project=args.wandb_project,
         )
     results: dict[str, Any] = {
         "run_name": run_name,
@@ -440,7 +504,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 metrics.update(
                     skipped=len(bench.skipped),
                     skipped_items=[{"index": i, "reason": why} for i, why in bench.skipped],
+                    views=view_metrics(spec.benchmark, bench, records, args.n),
                     source=bench.source,
+                    data_sha256=bench.sha256,
+                    matches_pinned=bench.matches_pinned,
                     prompt_template=template,
                     items_file=f"{bench.name}.jsonl",
                 )
@@ -449,22 +516,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log_benchmark(run, bench.name, metrics, records, args.wandb_table_rows)
     finally:
         sampler.close()
-    accuracies = [m["accuracy"] for m in results["benchmarks"].values()]
-    results["average"] = sum(accuracies) / len(accuracies)
+    accuracies = [m["accuracy"] for m in results["benchmarks"].values() if m["accuracy"] is not None]
+    results["average"] = sum(accuracies) / len(accuracies) if accuracies else None
     if run is not None:
-        run.log({"eval/average/accuracy": results["average"]})
+        if results["average"] is not None:
+            run.log({"eval/average/accuracy": results["average"]})
         results["wandb"] = {
             "id": run.id,
             "project": run.project,
             "group": args.wandb_group,
             "dir": str(Path(run.dir).parent),
         }
-        run.finish()
-    tmp = out / f"{RESULTS_NAME}.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, out / RESULTS_NAME)
+    path = write_results(out, results)
+    finish_wandb(run)
     print_results(results)
-    print(f"results: {out / RESULTS_NAME}")
+    print(f"results: {path}")
     return 0
 
 

@@ -1,16 +1,19 @@
 """The math benchmarks ``dart-trl eval`` knows: where each one is published and how to read it.
 
 Each :class:`Benchmark` names its public source (a Hub dataset id, config and split, or a published
-file URL), the field holding the query, the field(s) the gold answer comes from, how the gold is
-taken, per-item grading options (tolerances, answer types) and which items cannot be graded (for
-example TheoremQA questions that need a picture). A recipe can point any benchmark at local files
-(``data_files``), which is how offline machines and tests run, and can read a benchmark of its own
-from local files by naming its query and answer fields (:func:`custom_benchmark`).
+file pinned to a commit with its sha256, :class:`~dart_trl.eval.sources.PinnedFile`), the field
+holding the query, the field(s) the gold answer comes from, how the gold is taken, per-item grading
+options (tolerances, answer types) and extra views (named subsets reported beside the benchmark's own
+figure, such as TheoremQA without its picture questions). A recipe can point any benchmark at local
+files (``data_files``), which is how offline machines and tests run, and can read a benchmark of its
+own from local files by naming its query and answer fields (:func:`custom_benchmark`).
 
 The first six entries are the paper's benchmarks (DART-Math, Table 2: MATH, GSM8K, CollegeMath,
-DeepMind Mathematics, OlympiadBench-Math, TheoremQA); ``math500`` is the usual faster stand-in for
-``math``. CollegeMath, DeepMind Mathematics, OlympiadBench and TheoremQA are read from the files the
-DART-Math authors published with their evaluation code.
+DeepMind Mathematics, OlympiadBench-Math, TheoremQA), read and scored as the paper's code does: the
+same items, the same gold fields; ``math500`` is the usual faster stand-in for ``math``.
+CollegeMath, DeepMind Mathematics, OlympiadBench and TheoremQA are the files the DART-Math authors
+published with their evaluation code, at the last commit that has them; AIME24, AMC23 and Minerva
+come from the Qwen2.5-Math evaluation data.
 """
 
 from __future__ import annotations
@@ -21,12 +24,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dart_trl.data import load_table, require_columns
+from dart_trl.config import RecipeError
+from dart_trl.data import MIRROR_ENV, load_table, require_columns
+from dart_trl.eval.sources import PinnedFile, SourceUnavailable, fetch_pinned, file_sha256
 from dart_trl.grading import last_boxed
-from dart_trl.recipe import RecipeError
 
-DART_MATH_EVAL_FILES = "https://raw.githubusercontent.com/hkust-nlp/dart-math/main/data/eval-dsets"
-QWEN_MATH_EVAL_FILES = "https://raw.githubusercontent.com/QwenLM/Qwen2.5-Math/main/evaluation/data"
+# The DART-Math evaluation files left the repository's main branch in June 2024 (folder renamed, the
+# CollegeMath file later deleted); this commit (the paper's release) has them under data/eval-dsets/.
+DART_MATH_COMMIT = "a48240f66e7ad801f4ef86c821fdbda0a98f5764"
+# Qwen2.5-Math's evaluation data; AIME24, AMC23 and Minerva are unchanged since 615096e (2024-08-08).
+QWEN_MATH_COMMIT = "a45202bd16f1ec06f433442dc1152d0074773465"
+
+
+def _dart_math_file(path: str, sha256: str) -> PinnedFile:
+    return PinnedFile("hkust-nlp/dart-math", DART_MATH_COMMIT, f"data/eval-dsets/{path}", sha256)
+
+
+def _qwen_math_file(path: str, sha256: str) -> PinnedFile:
+    return PinnedFile("QwenLM/Qwen2.5-Math", QWEN_MATH_COMMIT, f"evaluation/data/{path}", sha256)
+
 
 Row = Mapping[str, Any]
 
@@ -42,18 +58,30 @@ class EvalItem:
 
 
 @dataclass(frozen=True)
+class View:
+    """A named subset of a benchmark's items, scored as an extra figure beside the benchmark's own."""
+
+    name: str
+    description: str
+    keep: Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
 class LoadedBenchmark:
-    """The gradable items of a benchmark, the items skipped (index, reason), and where they came from."""
+    """A benchmark's items, the rows skipped (index, reason), the item indices of each view, where they
+    came from and the files' sha256.
+
+    ``matches_pinned`` says whether local ``data_files`` are byte-identical to the registry's pinned
+    file (None when there is nothing to compare).
+    """
 
     name: str
     source: str
     items: list[EvalItem]
-    skipped: list[tuple[int, str]]
-
-    @property
-    def num_rows(self) -> int:
-        """Rows in the source (gradable plus skipped)."""
-        return len(self.items) + len(self.skipped)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    views: dict[str, frozenset[int]] = field(default_factory=dict)
+    sha256: list[str] = field(default_factory=list)
+    matches_pinned: bool | None = None
 
 
 def _field_gold(name: str) -> Callable[[Row], str | None]:
@@ -96,9 +124,9 @@ def theoremqa_options(row: Row) -> dict[str, Any]:
     return {"answer_type": row["Answer_type"]} if row.get("Answer_type") else {}
 
 
-def theoremqa_skip(row: Row) -> str | None:
-    """TheoremQA questions that need their picture cannot be answered from text: skipped, reported."""
-    return f"needs picture {row['Picture']}" if row.get("Picture") else None
+def theoremqa_without_picture(row: Row) -> bool:
+    """TheoremQA: whether the question comes without a picture (53 of the 800 refer to one)."""
+    return not row.get("Picture")
 
 
 _OB_ANSWER_TYPES = {
@@ -143,7 +171,7 @@ class Benchmark:
 
     name: str
     description: str
-    source: str  # Hub dataset id, or a published file URL
+    source: str | PinnedFile  # a Hub dataset id, or a published file pinned to a commit
     query_field: str
     gold_fields: tuple[str, ...]
     gold: Callable[[Row], str | None]
@@ -154,23 +182,37 @@ class Benchmark:
     paper: bool = False
     query: Callable[[Row], str] | None = None
     options: Callable[[Row], dict[str, Any]] | None = None
-    skip: Callable[[Row], str | None] | None = None
+    views: tuple[View, ...] = ()
     extra_fields: tuple[str, ...] = ()
     title: str = ""  # column header in comparison tables (the paper's short names)
 
     @property
     def required_fields(self) -> list[str]:
-        """Every field the loader reads: query, gold and the fields options/skips look at."""
+        """Every field the loader reads: query, gold and the fields options and views look at."""
         return [self.query_field, *self.gold_fields, *self.extra_fields]
 
     def to_item(self, index: int, row: Row) -> EvalItem | str:
-        """Build the item of ``row``, or return why it is skipped."""
-        reason = self.skip(row) if self.skip else None
-        if reason:
-            return reason
+        """Build the item of ``row``, or return why it is skipped (a null or empty query or gold
+        answer): such rows are reported, never sent to the model nor scored."""
+        if _blank(row[self.query_field]):
+            return f"no query ('{self.query_field}' is null or empty)"
+        if any(_blank(row[name]) for name in self.gold_fields):
+            return f"no gold answer ('{self.gold_fields[0]}' is null or empty)"
+        gold = self.gold(row)
+        if _blank(gold):
+            return f"no gold answer in '{self.gold_fields[0]}'"
         query = self.query(row) if self.query else str(row[self.query_field])
         options = self.options(row) if self.options else {}
-        return EvalItem(index=index, query=query, gold=self.gold(row) or "", options=options)
+        return EvalItem(index=index, query=query, gold=gold, options=options)
+
+
+def _blank(value: Any) -> bool:
+    """Null, an empty or whitespace-only string, or an empty list."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, (list, tuple)) and not value
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -203,7 +245,10 @@ BENCHMARKS: dict[str, Benchmark] = {
             name="college_math",
             title="College",
             description="CollegeMath test set (MWPBench)",
-            source=f"{DART_MATH_EVAL_FILES}/mwpbench/college-math-test.jsonl",
+            source=_dart_math_file(
+                "mwpbench/college-math-test.jsonl",
+                "91131bc4a355b884fc63ef7c4f048c35adb030004a4cb07b1475698f120aa4a6",
+            ),
             query_field="question",
             gold_fields=("answer",),
             gold=_field_gold("answer"),
@@ -214,7 +259,10 @@ BENCHMARKS: dict[str, Benchmark] = {
             name="deepmind_math",
             title="DM",
             description="DeepMind Mathematics, the 1000-item subset used by DART-Math",
-            source=f"{DART_MATH_EVAL_FILES}/deepmind-mathematics.json",
+            source=_dart_math_file(
+                "deepmind-mathematics.json",
+                "1caa7e191af2df1c110ca405dcaf7fc663a1bac16f589e6af853bff5d1012a11",
+            ),
             query_field="question",
             gold_fields=("answer",),
             gold=_field_gold("answer"),
@@ -225,7 +273,10 @@ BENCHMARKS: dict[str, Benchmark] = {
             name="olympiadbench",
             title="Olympiad",
             description="OlympiadBench OE_TO_maths_en_COMP (open-ended, text-only, English maths)",
-            source=f"{DART_MATH_EVAL_FILES}/olympiadbench/OE_TO_maths_en_COMP.json",
+            source=_dart_math_file(
+                "olympiadbench/OE_TO_maths_en_COMP.json",
+                "3567c23130004c8936543aeb06739f094fcdcb1688cb2b655d0b18e7e1e3d4f9",
+            ),
             query_field="question",
             gold_fields=("final_answer",),
             gold=olympiadbench_gold,
@@ -238,13 +289,22 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark(
             name="theoremqa",
             title="Theorem",
-            description="TheoremQA (items that need a picture are skipped and reported)",
-            source=f"{DART_MATH_EVAL_FILES}/theoremqa.json",
+            description="TheoremQA, all 800 questions as in DART-Math (53 refer to a picture the model "
+            "does not see; the view no_picture leaves them out)",
+            source=_dart_math_file(
+                "theoremqa.json", "84b85febccbcbc03668b710cc5c9fb3ffb972e19db88f5a3423bd943e025087c"
+            ),
             query_field="Question",
             gold_fields=("Answer",),
             gold=theoremqa_gold,
             options=theoremqa_options,
-            skip=theoremqa_skip,
+            views=(
+                View(
+                    "no_picture",
+                    "without the questions that refer to a picture (747 of the 800)",
+                    theoremqa_without_picture,
+                ),
+            ),
             extra_fields=("Answer_type", "Picture"),
             num_items=800,
             paper=True,
@@ -263,7 +323,9 @@ BENCHMARKS: dict[str, Benchmark] = {
             name="aime24",
             title="AIME24",
             description="AIME 2024, 30 problems",
-            source=f"{QWEN_MATH_EVAL_FILES}/aime24/test.jsonl",
+            source=_qwen_math_file(
+                "aime24/test.jsonl", "af2b8bd2aa911b6333ad0df32f3ca05c7ae8ed10f1731f4372c8ae26990bf7ac"
+            ),
             query_field="problem",
             gold_fields=("answer",),
             gold=_field_gold("answer"),
@@ -273,7 +335,9 @@ BENCHMARKS: dict[str, Benchmark] = {
             name="amc23",
             title="AMC23",
             description="AMC 2023, the common 40-problem subset",
-            source=f"{QWEN_MATH_EVAL_FILES}/amc23/test.jsonl",
+            source=_qwen_math_file(
+                "amc23/test.jsonl", "43707e1ca784602d8479de24ee8ce36609dbebc46dd152b0b12a46611aa898a4"
+            ),
             query_field="problem",
             gold_fields=("answer",),
             gold=_field_gold("answer"),
@@ -283,7 +347,9 @@ BENCHMARKS: dict[str, Benchmark] = {
             name="minerva_math",
             title="Minerva",
             description="Minerva's MATH-style STEM problems (272), answer in the solution's \\boxed{}",
-            source=f"{QWEN_MATH_EVAL_FILES}/minerva_math/test.jsonl",
+            source=_qwen_math_file(
+                "minerva_math/test.jsonl", "0e656b430d3a0a1dab6aa853f453ba3805e28e2cabe4fc72486a897cc09d8ba2"
+            ),
             query_field="problem",
             gold_fields=("solution",),
             gold=_boxed_gold("solution"),
@@ -343,38 +409,84 @@ def check_data_files(name: str, data_files: str | Sequence[str] | None) -> list[
     return [f if _is_url(f) else str(Path(f).expanduser()) for f in files]
 
 
+def fetch_source(name: str, pinned: PinnedFile, cache_dir: str | None = None) -> Path:
+    """The verified local copy of benchmark ``name``'s pinned file (cached, else downloaded and checked).
+
+    When it cannot be had (offline, unreachable), one :class:`RecipeError` line names the benchmark
+    and the ``data_files`` entry to set instead; a hash mismatch names the file, expected and got.
+    """
+    try:
+        return fetch_pinned(pinned, cache_dir)
+    except SourceUnavailable as err:
+        raise RecipeError(
+            f"benchmark '{name}': {err}; use a local copy of {pinned.name} (sha256 {pinned.sha256}): "
+            f"benchmarks: [{{name: {name}, data_files: path/to/{pinned.name}}}]"
+        ) from None
+    except RecipeError as err:
+        raise RecipeError(f"benchmark '{name}': {err}") from None
+
+
+def _load_hub_benchmark(benchmark: Benchmark):
+    """A benchmark's Hub split; when it cannot be loaded, one line naming the local ways out."""
+    try:
+        return load_table(benchmark.source, split=benchmark.split, config=benchmark.config)
+    except RecipeError as err:
+        stem = f"{benchmark.source.replace('/', '--')}--{benchmark.split}"
+        raise RecipeError(
+            f"benchmark '{benchmark.name}': {err}; use a local copy: benchmarks: [{{name: {benchmark.name}, "
+            f"data_files: path/to/file.jsonl}}], or {stem}.parquet in ${MIRROR_ENV}"
+        ) from None
+
+
 def load_benchmark(
-    benchmark: Benchmark, data_files: Sequence[str] | None = None, limit: int | None = None
+    benchmark: Benchmark,
+    data_files: Sequence[str] | None = None,
+    limit: int | None = None,
+    cache_dir: str | None = None,
 ) -> LoadedBenchmark:
     """Read ``benchmark`` from ``data_files`` (local or URLs) or its public source, into items.
 
-    Raises :class:`RecipeError` naming the file and the field when a mapped field is missing.
-    ``limit`` keeps the first ``limit`` rows (skipped rows included).
+    A pinned published file is taken from ``cache_dir`` or downloaded and verified first
+    (:func:`fetch_source`). Raises :class:`RecipeError` naming the file and the field when a mapped
+    field is missing. ``limit`` keeps the first ``limit`` rows.
     """
-    if data_files:
-        where = ", ".join(data_files)
-        table = load_table(data_files[0], data_files=list(data_files))
-    elif _is_url(benchmark.source):
-        where = benchmark.source
-        try:
-            table = load_table(benchmark.source, data_files=[benchmark.source])
-        except Exception as err:  # offline, moved file: one line for the user, with the way out
-            raise RecipeError(
-                f"benchmark '{benchmark.name}': could not read {where} ({type(err).__name__}); "
-                "offline, point the benchmark at a local copy with data_files"
-            ) from None
+    pinned = benchmark.source if isinstance(benchmark.source, PinnedFile) else None
+    if not data_files and pinned is not None:
+        data_files = [str(fetch_source(benchmark.name, pinned, cache_dir))]
+        where = f"{pinned.url()} (cached at {data_files[0]})"
     else:
-        where = f"{benchmark.source} (split {benchmark.split})"
-        table = load_table(benchmark.source, split=benchmark.split, config=benchmark.config)
+        where = ", ".join(data_files) if data_files else f"{benchmark.source} (split {benchmark.split})"
+    if data_files:
+        table = load_table(data_files[0], data_files=list(data_files))
+        local = [f for f in data_files if not _is_url(f)]
+        sha256 = [file_sha256(f) for f in local]
+    else:
+        table = _load_hub_benchmark(benchmark)
+        sha256 = []
     require_columns(table, benchmark.required_fields, f"{where}: benchmark '{benchmark.name}'")
     if limit is not None:
         table = table.select(range(min(limit, len(table))))
     items: list[EvalItem] = []
     skipped: list[tuple[int, str]] = []
+    views: dict[str, set[int]] = {view.name: set() for view in benchmark.views}
     for index, row in enumerate(table):
         item = benchmark.to_item(index, row)
         if isinstance(item, str):
             skipped.append((index, item))
-        else:
-            items.append(item)
-    return LoadedBenchmark(name=benchmark.name, source=where, items=items, skipped=skipped)
+            continue
+        items.append(item)
+        for view in benchmark.views:
+            if view.keep(row):
+                views[view.name].add(index)
+    matches = None
+    if pinned is not None and len(sha256) == 1 and len(data_files) == 1:
+        matches = sha256[0] == pinned.sha256
+    return LoadedBenchmark(
+        name=benchmark.name,
+        source=where,
+        items=items,
+        skipped=skipped,
+        views={name: frozenset(indices) for name, indices in views.items()},
+        sha256=sha256,
+        matches_pinned=matches,
+    )

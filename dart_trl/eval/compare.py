@@ -4,7 +4,8 @@
     dart-trl compare --wandb-group dart-7b [--wandb-project dart-trl]
 
 Each RUN_DIR is a ``dart-trl eval`` output directory (its ``results.json``) or a W&B run directory
-(its logged ``eval/<benchmark>/accuracy`` summaries). ``--wandb-group`` adds the group's eval runs:
+(its logged ``eval/<benchmark>/accuracy`` summaries). A benchmark's views (``theoremqa/no_picture``)
+get a column of their own after the benchmark's, outside the average. ``--wandb-group`` adds the group's eval runs:
 through the W&B API when online, from the local run directories under ``--wandb-dir`` when
 ``WANDB_MODE`` is offline. Prints a markdown table (benchmarks as columns, AVG last, the best score of
 each column in bold) and writes ``comparison.md``, ``comparison.csv`` and a bar chart
@@ -13,20 +14,18 @@ each column in bold) and writes ``comparison.md``, ``comparison.csv`` and a bar 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dart_trl.benchmark_registry import BENCHMARKS
-from dart_trl.cli import run_guarded
-from dart_trl.evaluate import RESULTS_NAME
-from dart_trl.recipe import RecipeError
-from dart_trl.wandb_offline import find_runs, read_run
+from dart_trl.config import RecipeError, parse_options, run_guarded
+from dart_trl.eval.benchmarks import BENCHMARKS
+from dart_trl.eval.results import RESULTS_NAME
+from dart_trl.tracking.offline import find_runs, read_run
 
 AVERAGE = "average"
 AVG_COLUMN = "AVG"
@@ -38,7 +37,10 @@ class CompareArguments:
 
     runs: list[str] = field(
         default_factory=list,
-        metadata={"help": "Eval output directories (with results.json) or W&B run directories."},
+        metadata={
+            "help": "Eval output directories (with results.json) or W&B run directories.",
+            "positional": "RUN_DIR",
+        },
     )
     wandb_group: str | None = field(
         default=None,
@@ -59,35 +61,25 @@ class CompareArguments:
 
 @dataclass
 class RunScores:
-    """One run's accuracy (0-1) per benchmark, under a label."""
+    """One run's accuracy (0-1) per benchmark and per view (``<benchmark>/<view>``), under a label."""
 
     label: str
     scores: dict[str, float]
 
 
-def parse_args(argv: Sequence[str]) -> CompareArguments:
-    """Parse the command line into :class:`CompareArguments` (RUN_DIR... positional, the rest options)."""
-    parser = argparse.ArgumentParser(prog="dart-trl compare", description=__doc__.split("\n\n")[0])
-    for f in fields(CompareArguments):
-        if f.name == "runs":
-            parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help=f.metadata["help"])
-        else:
-            default = None if f.default is MISSING else f.default
-            parser.add_argument(f"--{f.name.replace('_', '-')}", default=default, help=f.metadata["help"])
-    parser.add_argument("--debug", action="store_true", help="Print tracebacks of errors.")
-    namespace = vars(parser.parse_args(list(argv)))
-    namespace.pop("debug")
-    return CompareArguments(**namespace)
+def is_view(column: str) -> bool:
+    """Whether a column is a benchmark's view (``theoremqa/no_picture``): shown, never averaged."""
+    return "/" in column
 
 
 def summary_scores(summary: dict) -> dict[str, float]:
-    """Benchmark accuracies from W&B summary keys ``eval/<benchmark>/accuracy``."""
+    """Accuracies from W&B summary keys ``eval/<benchmark>/accuracy`` and ``eval/<benchmark>/<view>/accuracy``."""
     scores = {}
     for key, value in summary.items():
         parts = key.split("/")
-        if len(parts) == 3 and parts[0] == "eval" and parts[2] == "accuracy" and parts[1] != AVERAGE:
+        if len(parts) in (3, 4) and parts[0] == "eval" and parts[-1] == "accuracy" and parts[1] != AVERAGE:
             if isinstance(value, (int, float)):
-                scores[parts[1]] = float(value)
+                scores["/".join(parts[1:-1])] = float(value)
     return scores
 
 
@@ -98,7 +90,14 @@ def read_run_dir(path: str | os.PathLike) -> RunScores:
     if results.is_file() and results.name == RESULTS_NAME:
         try:
             data = json.loads(results.read_text())
-            scores = {name: float(m["accuracy"]) for name, m in data["benchmarks"].items()}
+            scores = {}
+            for name, m in data["benchmarks"].items():
+                if m["accuracy"] is None:  # every row skipped: nothing scored
+                    continue
+                scores[name] = float(m["accuracy"])
+                scores.update(
+                    {f"{name}/{v}": float(view["accuracy"]) for v, view in m.get("views", {}).items()}
+                )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise RecipeError(f"{results}: not a dart-trl eval results file ({err})") from None
         return RunScores(str(data.get("run_name") or path.name), scores)
@@ -125,7 +124,7 @@ def group_runs(group: str, project: str | None, wandb_dir: str | None) -> list[R
         return runs
     import wandb
 
-    from dart_trl.tracking import DEFAULT_PROJECT
+    from dart_trl.tracking.runs import DEFAULT_PROJECT
 
     project = project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT)
     try:
@@ -151,10 +150,13 @@ def unique_labels(runs: list[RunScores]) -> None:
 
 
 def columns_of(runs: Sequence[RunScores]) -> list[str]:
-    """Benchmarks in registry order (the paper's first), then any others in order of appearance."""
-    present = {b for r in runs for b in r.scores}
-    extra = [b for r in runs for b in r.scores if b not in BENCHMARKS]
-    return [b for b in BENCHMARKS if b in present] + list(dict.fromkeys(extra))
+    """Benchmarks in registry order (the paper's first), then any others in order of appearance; each
+    benchmark followed by its views."""
+    present = list(dict.fromkeys(c for r in runs for c in r.scores))
+    benchmarks = [b for b in BENCHMARKS if b in present] + [
+        b for b in present if not is_view(b) and b not in BENCHMARKS
+    ]
+    return [c for b in benchmarks for c in [b, *(v for v in present if v.startswith(f"{b}/"))]]
 
 
 def table_rows(
@@ -162,9 +164,10 @@ def table_rows(
 ) -> tuple[list[str], list[list[float | None]]]:
     """Percent scores per run and column, plus AVG over the benchmarks every run has.
 
-    Returns the AVG basis (the shared benchmarks) and one row per run: a value or None per column, AVG last.
+    Returns the AVG basis (the shared benchmarks, views left out) and one row per run: a value or None per
+    column, AVG last.
     """
-    shared = [c for c in columns if all(c in r.scores for r in runs)]
+    shared = [c for c in columns if not is_view(c) and all(c in r.scores for r in runs)]
     rows = []
     for run in runs:
         row: list[float | None] = [100 * run.scores[c] if c in run.scores else None for c in columns]
@@ -173,10 +176,17 @@ def table_rows(
     return shared, rows
 
 
+def column_title(column: str) -> str:
+    """A column's header: the paper's short name of a benchmark, ``Theorem (no_picture)`` for a view."""
+    benchmark, _, view = column.partition("/")
+    title = BENCHMARKS[benchmark].title if benchmark in BENCHMARKS else benchmark
+    return f"{title} ({view})" if view else title
+
+
 def markdown_table(runs: Sequence[RunScores], columns: Sequence[str], rows: list[list[float | None]]) -> str:
     """A markdown table: runs as rows; benchmarks (the paper's short names) then AVG as columns; the best
     of each column in bold."""
-    header = ["run", *(BENCHMARKS[c].title if c in BENCHMARKS else c for c in columns), AVG_COLUMN]
+    header = ["run", *map(column_title, columns), AVG_COLUMN]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
     best = [max((row[j] for row in rows if row[j] is not None), default=None) for j in range(len(header) - 1)]
     for run, row in zip(runs, rows, strict=True):
@@ -213,7 +223,7 @@ def bar_chart(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [*(BENCHMARKS[c].title if c in BENCHMARKS else c for c in columns), AVG_COLUMN]
+    labels = [*map(column_title, columns), AVG_COLUMN]
     width = 0.8 / len(runs)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(labels) * max(1, len(runs) / 2)), 4.5))
     for i, (run, row) in enumerate(zip(runs, rows, strict=True)):
@@ -232,7 +242,7 @@ def bar_chart(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl compare RUN_DIR... [--wandb-group G] [--out DIR]``."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_options(argv, "compare", CompareArguments, summary=__doc__.split("\n\n")[0])
     if not args.runs and not args.wandb_group:
         raise RecipeError("give at least one RUN_DIR or --wandb-group")
     runs = [read_run_dir(p) for p in args.runs]
@@ -243,8 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     shared, rows = table_rows(runs, columns)
     table = markdown_table(runs, columns, rows)
     note = ""
-    if shared != columns:
+    benchmarks = [c for c in columns if not is_view(c)]
+    if shared != benchmarks:
         note = f"\n\nAVG is over the benchmarks every run has: {', '.join(shared) or 'none'}."
+    if benchmarks != columns:
+        note += "\n\nA column with a view in parentheses is an extra figure, not in AVG."
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(table + note + "\n")

@@ -23,8 +23,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dart_trl.cli import run_guarded
-from dart_trl.recipe import LaunchArguments, Recipe, RecipeError, parse_job_argv, write_resolved_recipe
+from dart_trl.config import (
+    LaunchArguments,
+    Recipe,
+    RecipeError,
+    parse_recipe,
+    run_guarded,
+    write_resolved_recipe,
+)
+from dart_trl.config.checks import check_file
 
 MODELS = ("small", "mid", "large")
 OUTPUT_FILE = "levels.parquet"
@@ -69,6 +76,10 @@ class LevelsArguments:
         default=0.5, metadata={"help": "Share of the large model's solved queries kept in level 3."}
     )
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.level3_success_fraction <= 1.0:
+            raise ValueError(f"level3_success_fraction must be in [0, 1], got {self.level3_success_fraction}")
+
 
 RECIPE_TYPES = (LaunchArguments, LevelsArguments)
 
@@ -79,8 +90,18 @@ def query_info_path(source: str) -> Path:
     if path.is_dir():
         path = path / "query_info.parquet"
     if not path.is_file():
-        raise RecipeError(f"query_info file not found: {path}")
+        raise RecipeError(f"query_info file not found: {source if path == Path(source) else path}")
     return path
+
+
+def check_pass_rate_columns(columns: list[str], path: Path) -> None:
+    """A query_info table has ``query_id`` and ``n_samples`` + ``n_corrects`` or ``pass_rate``."""
+    if "query_id" not in columns:
+        raise RecipeError(f"{path}: missing column 'query_id'; columns found: {columns}")
+    if not ({"n_samples", "n_corrects"} <= set(columns) or "pass_rate" in columns):
+        raise RecipeError(
+            f"{path}: needs 'n_samples' + 'n_corrects' or 'pass_rate'; columns found: {columns}"
+        )
 
 
 def read_pass_rates(source: str) -> dict[str, float]:
@@ -93,18 +114,13 @@ def read_pass_rates(source: str) -> dict[str, float]:
 
     path = query_info_path(source)
     frame = pd.read_parquet(path)
-    if "query_id" not in frame.columns:
-        raise RecipeError(f"{path}: missing column 'query_id'; columns found: {list(frame.columns)}")
+    check_pass_rate_columns(list(frame.columns), path)
     if {"n_samples", "n_corrects"} <= set(frame.columns):
         frame = frame[frame["n_samples"].fillna(0) > 0]
         rates = frame["n_corrects"] / frame["n_samples"]
-    elif "pass_rate" in frame.columns:
+    else:
         frame = frame[frame["pass_rate"].notna()]
         rates = frame["pass_rate"].astype(float)
-    else:
-        raise RecipeError(
-            f"{path}: needs 'n_samples' + 'n_corrects' or 'pass_rate'; columns found: {list(frame.columns)}"
-        )
     ids = frame["query_id"].astype(str)
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
@@ -154,30 +170,43 @@ def assign_levels(
 
 
 def validate(recipe: Recipe) -> None:
-    """Check that at least one query_info file is given and exists, and the other settings."""
+    """The query_info files exist with the columns pass rates come from, and the pool has its id column."""
+    import pyarrow.parquet as pq
+
     args = recipe.get(LevelsArguments)
-    sources = [getattr(args, f"{m}_query_info") for m in MODELS]
-    if not any(sources):
+    if not any(getattr(args, f"{m}_query_info") for m in MODELS):
         raise RecipeError(
             f"{recipe.path}: give at least one of small_query_info, mid_query_info, large_query_info"
         )
-    for source in sources:
-        if source:
-            query_info_path(source)
     if not args.output_dir:
-        raise RecipeError(f"{recipe.path}: 'output_dir' is required")
-    if not 0.0 <= args.level3_success_fraction <= 1.0:
-        raise RecipeError(
-            f"{recipe.path}: level3_success_fraction must be in [0, 1], got {args.level3_success_fraction}"
-        )
+        raise RecipeError(f"{recipe.path}: key 'output_dir' is required")
+    for model in MODELS:
+        source = getattr(args, f"{model}_query_info")
+        if source:
+            try:
+                path = query_info_path(source)
+                check_pass_rate_columns(pq.read_schema(path).names, path)
+            except RecipeError as err:
+                raise RecipeError(f"{recipe.path}: key '{model}_query_info': {err}") from None
+    check_file(args.pool, str(recipe.path), "pool")
+    if args.pool:
+        from dart_trl.data import peek_columns
+
+        columns = peek_columns(args.pool, args.pool_split)
+        if args.query_id_column not in columns:
+            raise RecipeError(
+                f"{recipe.path}: key 'pool': {args.pool} has no column '{args.query_id_column}' "
+                f"(query_id_column); its columns are {columns}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Label the pool and write ``levels.parquet`` with a per-level count summary."""
+    recipe, _ = parse_recipe(argv, "levels", RECIPE_TYPES)
+    validate(recipe)
+
     import pandas as pd
 
-    recipe, _ = parse_job_argv(argv, RECIPE_TYPES)
-    validate(recipe)
     args = recipe.get(LevelsArguments)
     rates = {m: read_pass_rates(src) if (src := getattr(args, f"{m}_query_info")) else None for m in MODELS}
     pool = None

@@ -1,4 +1,4 @@
-"""GRPO reward functions: a registry by name, plus dotted-path import for custom ones.
+"""GRPO reward functions: a registry of factories by name, plus import paths for rewards of one's own.
 
 Every reward follows TRL's signature ``f(prompts, completions, **kwargs) -> list[float | None]``;
 dataset columns arrive as keyword lists (the gold answer as ``answer``). Built-in rewards:
@@ -17,18 +17,17 @@ sandboxed workers.
 
 from __future__ import annotations
 
-import difflib
 import functools
-import importlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from dart_trl.config.plugins import import_object, is_import_path
+from dart_trl.config.values import closest_key
 from dart_trl.grading import Grader, last_boxed
-from dart_trl.recipe import RecipeError
 
 ANSWER_COLUMN = "answer"
-BUILTIN_REWARDS = ("accuracy", "format", "length")
 
 _grader: Grader | None = None
 _grader_lock = threading.Lock()
@@ -87,55 +86,57 @@ format_reward.__name__ = "format"
 length_reward.__name__ = "length"
 
 
-def import_reward(path: str) -> Callable[..., Any]:
-    """Import a custom reward function from ``package.module.function`` or ``package.module:function``."""
-    module_name, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
-    if not sep or not module_name or not attr:
-        raise RecipeError(
-            f"reward '{path}': a custom reward must be a dotted path like 'my_pkg.rewards.func'"
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise RecipeError(f"reward '{path}': cannot import module '{module_name}': {err}") from None
-    func = getattr(module, attr, None)
-    if not callable(func):
-        raise RecipeError(f"reward '{path}': module '{module_name}' has no callable '{attr}'")
+@dataclass(frozen=True)
+class RewardContext:
+    """What a reward factory may read: the stage's generation length and the recipe's reward settings."""
+
+    max_completion_length: int
+    grading_timeout: float = 5.0
+    length_penalty_buffer: int = 256
+
+
+RewardFactory = Callable[[RewardContext], Callable[..., Any]]
+
+REWARDS: dict[str, RewardFactory] = {
+    "accuracy": lambda ctx: functools.partial(accuracy_reward, grading_timeout=ctx.grading_timeout),
+    "format": lambda ctx: format_reward,
+    "length": lambda ctx: functools.partial(
+        length_reward,
+        max_completion_length=ctx.max_completion_length,
+        buffer=min(ctx.length_penalty_buffer, ctx.max_completion_length),
+    ),
+}
+
+
+def reward_factory(func: RewardFactory) -> RewardFactory:
+    """Mark ``func(context) -> reward function`` as a factory, so a recipe can name it by import path
+    and it receives the :class:`RewardContext` (a plain reward function is used as it is)."""
+    func.is_reward_factory = True
     return func
 
 
+def resolve_reward(name: str) -> RewardFactory:
+    """The factory of reward ``name``: a built-in name, or the import path of a reward function or of a
+    :func:`reward_factory`. Raises ValueError for anything else."""
+    if name in REWARDS:
+        return REWARDS[name]
+    if not is_import_path(name):
+        hint = closest_key(name, REWARDS)
+        raise ValueError(f"unknown reward '{name}'{hint} (built in: {list(REWARDS)}, or an import path)")
+    found = import_object(name)
+    if not callable(found):
+        raise ValueError(f"reward '{name}' is not callable")
+    return found if getattr(found, "is_reward_factory", False) else (lambda ctx: found)
+
+
 def check_reward_names(names: list[str]) -> None:
-    """Raise :class:`RecipeError` for a name that is neither built in nor an importable dotted path."""
+    """Raise ValueError for an empty list or a name :func:`resolve_reward` cannot resolve."""
     if not names:
-        raise RecipeError(f"reward_funcs is empty; use some of {list(BUILTIN_REWARDS)} or a dotted path")
+        raise ValueError(f"reward_funcs is empty; use some of {list(REWARDS)} or an import path")
     for name in names:
-        if name in BUILTIN_REWARDS:
-            continue
-        if "." not in name and ":" not in name:
-            close = difflib.get_close_matches(name, BUILTIN_REWARDS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise RecipeError(
-                f"unknown reward '{name}'{hint} (built in: {list(BUILTIN_REWARDS)}, or a dotted import path)"
-            )
-        import_reward(name)
+        resolve_reward(name)
 
 
-def build_rewards(
-    names: list[str], *, max_completion_length: int, length_penalty_buffer: int, grading_timeout: float
-) -> list[Callable[..., Any]]:
-    """Reward functions for ``names`` (built-in names or dotted paths), in order."""
-    check_reward_names(names)
-    funcs: list[Callable[..., Any]] = []
-    for name in names:
-        if name == "accuracy":
-            funcs.append(functools.partial(accuracy_reward, grading_timeout=grading_timeout))
-        elif name == "format":
-            funcs.append(format_reward)
-        elif name == "length":
-            buffer = min(length_penalty_buffer, max_completion_length)
-            funcs.append(
-                functools.partial(length_reward, max_completion_length=max_completion_length, buffer=buffer)
-            )
-        else:
-            funcs.append(import_reward(name))
-    return funcs
+def build_rewards(names: list[str], context: RewardContext) -> list[Callable[..., Any]]:
+    """The reward functions for ``names``, in order, built by their factories from ``context``."""
+    return [resolve_reward(name)(context) for name in names]

@@ -23,15 +23,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from dart_trl.arithmetic import build_demo_data, corpus
-from dart_trl.cli import run_guarded
-from dart_trl.recipe import RecipeError
+from dart_trl.config import RecipeError, parse_options, run_guarded
+from dart_trl.config.resources import shipped_dir
+from dart_trl.demo.arithmetic import build_demo_data, corpus
+from dart_trl.demo.tiny import build_tiny_model
+from dart_trl.processes import watched
 from dart_trl.sampling import vllm_available
-from dart_trl.tiny import build_tiny_model
-from dart_trl.wandb_offline import find_runs
+from dart_trl.tracking.offline import find_runs
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES = shipped_dir("recipes")
 
 
 @dataclass
@@ -44,12 +46,11 @@ class DemoArguments:
     quick: bool = field(
         default=False, metadata={"help": "A smaller, faster run (what CI runs): fewer queries and steps."}
     )
-    backend: str = field(
+    backend: Literal["auto", "vllm", "transformers"] = field(
         default="auto",
         metadata={
             "help": "Sampling backend for synthesis and evaluation: auto (vllm when installed), vllm, "
-            "transformers.",
-            "choices": ["auto", "vllm", "transformers"],
+            "transformers."
         },
     )
     seed: int = field(default=0, metadata={"help": "Seed of the data, the models and the sampling."})
@@ -209,17 +210,10 @@ class Pipeline:
         }
 
 
+@watched
 def main(argv: list[str] | None = None) -> int:
     """Run the demo and print where its artifacts are."""
-    from transformers import HfArgumentParser
-
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        (args,) = HfArgumentParser(DemoArguments).parse_args_into_dataclasses(
-            args=[a for a in argv if a != "--debug"]
-        )
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    args = parse_options(argv, "demo", DemoArguments, summary=__doc__.split("\n\n")[0])
     start = time.time()
     pipeline = Pipeline(args)
     try:

@@ -1,0 +1,1 @@
+"""Benchmarks (``dart-trl eval``) and side-by-side comparison of evaluation runs (``dart-trl compare``)."""

@@ -1,0 +1,446 @@
+"""Process lifetime: nothing a job starts outlives it, and nothing waits on a job for ever.
+
+- :func:`watchdog` (and the :func:`watched` decorator): while a job runs, a small watchdog process in
+  its own session watches the job's process; if that process dies without saying goodbye (``kill -9``,
+  a crash), the watchdog stops everything the job started (vLLM's ``EngineCore`` and ``Worker``
+  processes, grader workers, launched trainers): SIGTERM, then SIGKILL after a grace period. vLLM 0.32
+  does not do this itself: its workers watch the engine core through a death pipe, but the engine core
+  does not watch the process that created it.
+- :func:`spawn_bound`: start a child that the kernel kills when this process dies (Linux
+  ``PR_SET_PDEATHSIG``), for the long-lived helpers we start ourselves (grader workers).
+- :func:`call`: ``subprocess.call`` for a launcher (``accelerate launch``) whose workers run in
+  sessions of their own: on Ctrl-C its whole tree is stopped, not the launcher alone.
+- :func:`ends_process_group` and :func:`run_rank`: a training job's ``main`` destroys
+  torch.distributed's process group on its way out, also when it raises, and a rank process ends
+  without the interpreter's final teardown, where a gloo process group's destructor can wait for
+  ever on a worker thread that waits for the GIL.
+- :func:`run_bounded`: run a command to completion under a hard deadline, kill its whole process tree
+  on timeout (first with SIGABRT, so Python processes with ``PYTHONFAULTHANDLER`` print their stacks),
+  and never block on pipes that a grandchild holds; tests and benchmarks launch jobs with it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import functools
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import SimpleQueue
+from typing import NoReturn
+
+import psutil
+
+JOB_ENV = "DART_TRL_JOB"  # marks the processes a job started: "<pid>-<start time>" of the job's process
+RUN_ENV = "DART_TRL_RUN"  # marks every process of a run_bounded command (a random token)
+STOP = b"stop\n"
+POLL_SECONDS = 0.1  # how often the watchdog checks that the job's process is alive
+SCAN_SECONDS = 1.0  # how often it records the job's descendants (about 10 ms of CPU per scan)
+GRACE_SECONDS = 3.0  # SIGTERM to SIGKILL
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+_PR_SET_PDEATHSIG = 1
+
+
+# -- process trees -----------------------------------------------------------------------------------
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every living descendant of ``pid`` (children that started their own session included)."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def alive(process: psutil.Process) -> bool:
+    """Whether ``process`` (the same process, not a reused pid) still runs and is not a zombie."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def send(processes: Iterable[psutil.Process], sig: int) -> None:
+    """Send ``sig`` to each process that still exists."""
+    for process in processes:
+        try:
+            process.send_signal(sig)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+
+
+def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` seconds for the processes to end; return those still alive."""
+    left = [p for p in processes if alive(p)]
+    deadline = time.monotonic() + timeout
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [p for p in left if alive(p)]
+    return left
+
+
+def stop_processes(processes: Iterable[psutil.Process], grace: float = GRACE_SECONDS) -> list[psutil.Process]:
+    """SIGTERM the processes, SIGKILL those still alive after ``grace`` seconds; return the SIGKILLed ones."""
+    processes = [p for p in processes if p.pid != os.getpid()]
+    send(processes, signal.SIGTERM)
+    stubborn = wait_gone(processes, grace)
+    send(stubborn, signal.SIGKILL)
+    wait_gone(stubborn, grace)
+    return stubborn
+
+
+def process_names(processes: Iterable[psutil.Process]) -> list[str]:
+    """``name (pid)`` of each process, for logs and reports."""
+    names = []
+    for process in processes:
+        try:
+            names.append(f"{process.name()} ({process.pid})")
+        except psutil.NoSuchProcess:
+            names.append(f"? ({process.pid})")
+    return names
+
+
+# -- parent-death signal -----------------------------------------------------------------------------
+def _prctl_pdeathsig(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that asks Linux to SIGKILL the child when its parent dies (None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return set_death_signal
+
+
+class _Spawner:
+    """One long-lived daemon thread that forks the children of :func:`spawn_bound`.
+
+    Linux sends the parent-death signal when the *thread* that forked the child ends, not the process.
+    Children forked by a short-lived thread (a ``ThreadPoolExecutor``'s) would be killed when that
+    thread finished, so they are all forked here, by a thread that lives as long as the process.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.requests: SimpleQueue[tuple[Callable[[], subprocess.Popen], Future]] = SimpleQueue()
+        threading.Thread(target=self._serve, name="dart-trl-spawner", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            start, result = self.requests.get()
+            try:
+                result.set_result(start())
+            except BaseException as err:  # handed to the caller
+                result.set_exception(err)
+
+    def run(self, start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+        """Run ``start`` on the spawner thread and return its result."""
+        result: Future = Future()
+        self.requests.put((start, result))
+        return result.result()
+
+
+_spawner: _Spawner | None = None
+_spawner_lock = threading.Lock()
+
+
+def spawn_bound(args: Sequence[str], **popen_kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(args, **popen_kwargs)`` for a child that dies (SIGKILL) when this process dies.
+
+    On Linux the child sets ``PR_SET_PDEATHSIG`` before it executes ``args``; elsewhere this is a plain
+    ``Popen`` (the job's :func:`watchdog` still covers it). Thread-safe; callable from any thread.
+    """
+    global _spawner
+    death_signal = _prctl_pdeathsig(os.getpid())
+    if death_signal is None:
+        return subprocess.Popen(args, **popen_kwargs)
+    with _spawner_lock:
+        if _spawner is None or _spawner.pid != os.getpid():  # none yet, or we are a forked child
+            _spawner = _Spawner()
+        spawner = _spawner
+    return spawner.run(lambda: subprocess.Popen(args, preexec_fn=death_signal, **popen_kwargs))
+
+
+# -- the job watchdog --------------------------------------------------------------------------------
+def job_token(pid: int | None = None) -> str:
+    """The value of :data:`JOB_ENV` that marks the processes started by process ``pid`` (default: us)."""
+    process = psutil.Process(pid)
+    return f"{process.pid}-{process.create_time():.3f}"
+
+
+def package_env() -> dict[str, str]:
+    """Our environment, with this package importable by a fresh interpreter (``python -m dart_trl...``)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    return env
+
+
+@contextmanager
+def watchdog() -> Iterator[subprocess.Popen]:
+    """While the block runs, a watchdog stops this process's children if this process dies.
+
+    The watchdog is a child in its own session (a signal to the job's process group does not reach
+    it). It records the job's descendants every second, and the processes started inside the block
+    carry ``DART_TRL_JOB=<token>`` in their environment. When the job's process ends without leaving
+    the block, every recorded or marked process (and its descendants) gets SIGTERM, then SIGKILL
+    :data:`GRACE_SECONDS` later: within about 4 s of the job's death nothing it started is left.
+    Leaving the block (normally, by an exception or Ctrl-C) stops the watchdog; the job's own
+    ``close()`` calls have released its engines and workers by then.
+    """
+    token = job_token()
+    previous = os.environ.get(JOB_ENV)
+    os.environ[JOB_ENV] = token
+    guard = subprocess.Popen(
+        [sys.executable, "-m", "dart_trl.processes", str(os.getpid()), token],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=package_env(),
+        start_new_session=True,
+    )
+    try:
+        yield guard
+    finally:
+        try:
+            guard.stdin.write(STOP)
+            guard.stdin.close()
+            guard.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            guard.kill()
+            guard.wait()
+        if previous is None:
+            os.environ.pop(JOB_ENV, None)
+        else:
+            os.environ[JOB_ENV] = previous
+
+
+def watched(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a job's ``main(argv)`` so it runs under a :func:`watchdog`."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        with watchdog():
+            return main(*args, **kwargs)
+
+    return run
+
+
+def marked_processes(token: str, key: str = JOB_ENV) -> list[psutil.Process]:
+    """The living processes whose environment carries ``key=token`` (of those we may read)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != os.getpid() and process.environ().get(key) == token and alive(process):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def _left_behind(recorded: dict[int, psutil.Process], token: str) -> list[psutil.Process]:
+    """What a dead job left: the recorded and marked processes and their descendants, still alive."""
+    found = {p.pid: p for p in list(recorded.values()) + marked_processes(token) if alive(p)}
+    for process in list(found.values()):
+        for child in descendants(process.pid):
+            found.setdefault(child.pid, child)
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def _watch(job_pid: int, token: str) -> int:
+    """The watchdog's loop: return 0 on ``stop``; when the job dies first, stop what it left behind."""
+    recorded: dict[int, psutil.Process] = {}
+    stdin = sys.stdin.buffer.raw
+    next_scan = 0.0
+    while os.getppid() == job_pid:
+        if time.monotonic() >= next_scan:
+            for process in descendants(job_pid):
+                if process.pid != os.getpid():
+                    recorded.setdefault(process.pid, process)
+            next_scan = time.monotonic() + SCAN_SECONDS
+        if select.select([stdin], [], [], POLL_SECONDS)[0]:
+            message = stdin.read(len(STOP))
+            if message == STOP:
+                return 0
+            if not message:  # end of file: the job's process is gone
+                break
+    leftovers = _left_behind(recorded, token)
+    if leftovers:
+        names = ", ".join(process_names(leftovers))
+        print(
+            f"dart-trl: job process {job_pid} died; stopping what it started: {names}",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop_processes(leftovers)
+    return 0
+
+
+def call(command: Sequence[str], grace: float = 10.0, **popen_kwargs) -> int:
+    """``subprocess.call`` for a child that starts children of its own (``accelerate launch``).
+
+    When the wait is interrupted (Ctrl-C reaches the child too), the child gets ``grace`` seconds to
+    shut its processes down itself; then what is left of its tree, those in sessions of their own
+    included, is stopped before the exception goes on. (``subprocess.call`` SIGKILLs the child alone,
+    which leaves its workers running.)
+    """
+    process = subprocess.Popen(list(command), **popen_kwargs)
+    try:
+        return process.wait()
+    except BaseException:
+        tree = descendants(process.pid)
+        with suppress(psutil.NoSuchProcess):
+            tree.append(psutil.Process(process.pid))
+        stop_processes(wait_gone(tree, grace))
+        process.wait()
+        raise
+
+
+# -- torch.distributed -------------------------------------------------------------------------------
+def destroy_process_group() -> None:
+    """Destroy torch.distributed's process groups if this process initialised them."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def ends_process_group(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a training job's ``main`` so it destroys the process group when it returns or raises."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        finally:
+            destroy_process_group()
+
+    return run
+
+
+def run_rank(main: Callable[[], int | None]) -> NoReturn:
+    """Run ``main()`` as a process of a multi-process (torch.distributed) job, then exit with its code.
+
+    Python's last step at exit destroys the remaining objects with the GIL held. A gloo process group
+    (kept alive by the DDP model even after :func:`destroy_process_group`, which does not stop gloo's
+    threads) joins its worker threads in its destructor; a worker still finishing its last collective
+    may need the GIL, and the rank never exits (now and then on a busy machine: see
+    ``benchmarks/ddp_soak.py``). So once the job is done, a rank waits for its non-daemon threads and
+    runs the ``atexit`` handlers (W&B, logging, temporary files) as usual, flushes its output, and
+    leaves with ``os._exit``, skipping only that object teardown.
+    A process that is not a rank of a multi-process job exits normally. An exception ``main`` raises
+    is printed as Python would print it, with exit code 1.
+    """
+    try:
+        code = int(main() or 0)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# -- running a job under a deadline ------------------------------------------------------------------
+@dataclass
+class Finished:
+    """How a :func:`run_bounded` command ended."""
+
+    command: list[str]
+    returncode: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+    leftovers: list[str] = field(default_factory=list)  # "name (pid)" of processes alive after it exited
+
+
+def run_bounded(
+    command: Sequence[str],
+    timeout: float,
+    *,
+    dump_seconds: float = 30.0,
+    leftover_grace: float = 10.0,
+    before_abort: Callable[[list[psutil.Process]], None] | None = None,
+    **popen_kwargs,
+) -> Finished:
+    """Run ``command`` to completion in a session of its own; never wait longer than about ``timeout``.
+
+    Output goes to temporary files (a grandchild holding them cannot block us). The command's
+    processes are those it started (recorded while it runs) and those that carry its random
+    ``DART_TRL_RUN`` environment mark (orphans included). On timeout each of them gets SIGABRT; with
+    ``PYTHONFAULTHANDLER=1`` (set here) Python processes print their stacks to stderr; whatever is
+    still alive ``dump_seconds`` later gets SIGKILL (``before_abort``, if given, sees them first,
+    e.g. to take native stacks). After a normal exit, processes of the command still alive
+    ``leftover_grace`` seconds later are stopped and listed in ``leftovers``. If we die meanwhile, the
+    command dies with us (:func:`spawn_bound`) and a :func:`watchdog` stops the rest of its tree.
+    """
+    token = uuid.uuid4().hex
+    env = {**popen_kwargs.pop("env", os.environ), "PYTHONFAULTHANDLER": "1", RUN_ENV: token}
+    recorded: dict[int, psutil.Process] = {}
+    with watchdog(), tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        env[JOB_ENV] = os.environ[JOB_ENV]  # ours: our watchdog's mark
+        start = time.monotonic()
+        process = spawn_bound(
+            list(command), stdout=out, stderr=err, env=env, start_new_session=True, **popen_kwargs
+        )
+        deadline = start + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            for child in descendants(process.pid):
+                recorded.setdefault(child.pid, child)
+            try:
+                process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        timed_out = process.poll() is None
+        tree = [*recorded.values(), *descendants(process.pid), *marked_processes(token, RUN_ENV)]
+        leftovers: list[str] = []
+        if timed_out:
+            with suppress(psutil.NoSuchProcess):
+                tree.append(psutil.Process(process.pid))
+            try:
+                if before_abort is not None:
+                    before_abort(tree)
+            finally:
+                send(tree, signal.SIGABRT)
+            send(wait_gone(tree, dump_seconds), signal.SIGKILL)
+            process.wait()
+        else:
+            stragglers = wait_gone(list({p.pid: p for p in tree}.values()), leftover_grace)
+            leftovers = process_names(stragglers)
+            stop_processes(stragglers)
+        seconds = time.monotonic() - start
+        out.seek(0)
+        err.seek(0)
+        return Finished(
+            list(command),
+            process.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            seconds,
+            timed_out,
+            leftovers,
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(_watch(int(sys.argv[1]), sys.argv[2]))

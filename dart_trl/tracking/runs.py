@@ -1,0 +1,250 @@
+"""Weights & Biases runs that carry the resolved recipe and the code version, for side-by-side comparison.
+
+A job's run keeps one id across restarts (``wandb_run.json`` in its output directory) and never costs the
+job: an unreachable or broken server makes it log offline in the output directory instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import dart_trl
+from dart_trl.config import Recipe, to_plain
+
+DEFAULT_PROJECT = "dart-trl"
+RUN_ID_FILE = "wandb_run.json"
+SERVICE_ENV = "WANDB_SERVICE"  # how wandb hands its service to child processes
+PROBE_TIMEOUT = 5.0  # seconds the W&B server has to answer at all before the run goes offline
+INIT_TIMEOUT = 10.0  # seconds wandb.init may take online before the run goes offline (~15 s in all)
+IN_USE_WAIT = 15.0  # seconds a restarted job waits for a killed one's W&B service to free the run id
+FINISH_TIMEOUT = 60.0  # seconds the end of an online run may spend uploading
+
+_unreachable: dict[str, str] = {}  # "reason": why W&B's server was given up on; later runs go offline at once
+
+
+def git_commit() -> str | None:
+    """The commit of the dart-trl checkout this code runs from, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(dart_trl.__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_config(recipe: Recipe, **extra: Any) -> dict[str, Any]:
+    """The W&B config of a job: the resolved recipe, its file, the git commit and ``extra`` values."""
+    config = to_plain(dict(recipe.values))
+    config.update(
+        recipe_file=str(recipe.path),
+        git_commit=git_commit(),
+        dart_trl_version=dart_trl.__version__,
+        **to_plain(extra),
+    )
+    return config
+
+
+def wandb_enabled(report_to: Any = "wandb") -> bool:
+    """Whether a job should log to W&B: ``report_to`` names it (or is ``all``) and W&B is not disabled."""
+    if os.environ.get("WANDB_MODE") == "disabled" or os.environ.get("WANDB_DISABLED", "").lower() == "true":
+        return False
+    targets = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    return "wandb" in targets or "all" in targets
+
+
+def stable_run_id(output_dir: str | os.PathLike) -> str:
+    """The W&B run id of the job writing ``output_dir``: read from ``wandb_run.json`` there, or made and saved.
+
+    A job started again on the same directory (a resume after a kill) keeps logging to the same run.
+    """
+    path = Path(output_dir) / RUN_ID_FILE
+    try:
+        run_id = json.loads(path.read_text())["id"]
+        if isinstance(run_id, str) and run_id:
+            return run_id
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))  # as wandb's
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"id": run_id}) + "\n")
+    tmp.replace(path)
+    return run_id
+
+
+def server_problem(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None when the W&B server at ``base_url`` answers HTTP within ``timeout`` seconds, else why not."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(base_url, timeout=timeout).close()
+    except urllib.error.HTTPError as err:
+        if err.code in (502, 503, 504):  # a proxy or load balancer that cannot reach the server
+            return f"{base_url} is unavailable (HTTP {err.code})"
+        return None  # it answered; whether the answer is good is wandb's to judge
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, ssl.SSLError):
+            return None  # there is a server; its certificate is wandb's to judge
+        if isinstance(reason, TimeoutError):
+            return f"{base_url} did not answer within {timeout:.0f} s"
+        return f"{base_url} did not answer: {_one_line(reason)}"
+    return None
+
+
+def _one_line(value: Any, limit: int = 200) -> str:
+    text = " ".join(str(value).split()) or type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded_online_settings() -> dict[str, float]:
+    """Timeouts for an online run, unless set through ``WANDB_INIT_TIMEOUT`` / ``WANDB_FINISH_TIMEOUT``."""
+    settings = {}
+    if "WANDB_INIT_TIMEOUT" not in os.environ:
+        settings["init_timeout"] = INIT_TIMEOUT
+    if "WANDB_FINISH_TIMEOUT" not in os.environ:
+        settings["finish_timeout"] = FINISH_TIMEOUT
+    return settings
+
+
+def init_wandb(
+    *,
+    name: str | None,
+    job_type: str,
+    config: dict[str, Any],
+    output_dir: str | os.PathLike,
+    group: str | None = None,
+    project: str | None = None,
+):
+    """Start (or resume) the W&B run of the job writing ``output_dir`` and return it; never fails the job.
+
+    The run id is kept in ``output_dir/wandb_run.json``, so a job started again resumes its run. The run
+    goes to ``WANDB_PROJECT`` (default ``dart-trl``) and ``WANDB_DIR``. When W&B should log online but
+    its server does not answer (unreachable, refusing, hanging, rejecting the key), the run logs offline
+    under ``output_dir/wandb`` instead, after one warning line with the ``wandb sync`` command that
+    uploads it later; the wait is bounded (:data:`PROBE_TIMEOUT`, :data:`INIT_TIMEOUT`). Returns None,
+    with a warning, only when even the offline run cannot start.
+    TRL's W&B callback reuses this run and adds the trainer's arguments to its config.
+    """
+    import wandb
+
+    # A W&B service shared through WANDB_SERVICE ties a job's run to another process: a killed job's run id
+    # stays "in use" in its parent's service. Each job starts its own and does not hand it to its children.
+    os.environ.pop(SERVICE_ENV, None)
+    try:
+        return _init_wandb(wandb, name, job_type, config, Path(output_dir), group, project)
+    finally:
+        os.environ.pop(SERVICE_ENV, None)
+
+
+def _init_wandb(wandb, name, job_type, config, output_dir: Path, group, project):
+    common = dict(
+        project=project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT),
+        name=name,
+        group=group,
+        job_type=job_type,
+        config=config,
+        id=stable_run_id(output_dir),
+        resume="allow",
+        reinit="finish_previous",
+    )
+    started = time.monotonic()
+    problem = _unreachable.get("reason")
+    if problem is None:
+        settings = wandb.setup().settings
+        if settings.mode in ("offline", "dryrun", "disabled"):
+            return _start(wandb, common, problem=None, dir=os.environ.get("WANDB_DIR"))
+        problem = server_problem(settings.base_url, min(PROBE_TIMEOUT, settings.init_timeout))
+        if problem is None:
+            try:
+                return wandb.init(
+                    **common,
+                    dir=os.environ.get("WANDB_DIR"),
+                    settings=wandb.Settings(**_bounded_online_settings()),
+                )
+            except Exception as err:  # CommError, AuthenticationError, UsageError, timeouts: never fatal
+                problem = f"{type(err).__name__}: {_one_line(str(err).splitlines()[0] if str(err) else err)}"
+                wandb.teardown()  # the failed run's id stays taken in wandb's service until it ends
+        # The rest of this process logs offline: no more waiting on the server, in this job or at exit.
+        _unreachable["reason"] = problem
+        wandb.setup(settings=wandb.Settings(mode="offline"))
+    run = _start(wandb, common, problem=problem, dir=str(output_dir), mode="offline")
+    if run is None:
+        return None
+    run_dir = Path(run.dir).parent
+    print(
+        f"dart-trl: warning: W&B cannot log online ({problem}); after {time.monotonic() - started:.1f} s, "
+        f"logging offline to {run_dir}; upload it later with: wandb sync {run_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return run
+
+
+def _start(wandb, common: dict[str, Any], problem: str | None, **kwargs):
+    """``wandb.init`` that never fails the job: returns the run, or None after one warning line.
+
+    A killed job's W&B service can hold its run id for a few seconds after the job died ("run ID ... is
+    in use"); the restarted job waits up to :data:`IN_USE_WAIT` s for it, then logs to a new run.
+    """
+    deadline = time.monotonic() + IN_USE_WAIT
+    while True:
+        try:
+            return wandb.init(**common, **kwargs)
+        except Exception as err:
+            if "in use" in str(err) and time.monotonic() < deadline:
+                time.sleep(1.0)
+                continue
+            failure = err
+        break
+    if "in use" in str(failure):
+        try:
+            run = wandb.init(**{**common, "id": None, "resume": None}, **kwargs)
+        except Exception as err:
+            failure = err
+        else:
+            print(
+                f"dart-trl: warning: W&B run {common['id']} is still held by an earlier process of this job; "
+                f"logging to a new run {run.id}",
+                file=sys.stderr,
+            )
+            return run
+    why = (
+        f"W&B cannot log online ({problem}) and an offline run could not start either"
+        if problem
+        else ("the W&B run could not start")
+    )
+    print(
+        f"dart-trl: warning: {why} ({_one_line(failure)}); this job runs without W&B logging", file=sys.stderr
+    )
+    return None
+
+
+def finish_wandb(run) -> None:
+    """Finish a W&B run (None: nothing to do) without letting W&B hang or fail the job.
+
+    Online runs give up uploading after ``finish_timeout`` (:data:`FINISH_TIMEOUT` s unless
+    ``WANDB_FINISH_TIMEOUT`` says otherwise); what was not uploaded stays on disk for ``wandb sync``.
+    """
+    if run is None:
+        return
+    try:
+        run.finish()
+    except Exception as err:
+        print(f"dart-trl: warning: finishing the W&B run failed ({_one_line(err)}); the job's outputs are saved",
+              file=sys.stderr)  # fmt: skip

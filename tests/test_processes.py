@@ -1,0 +1,314 @@
+"""Process lifetime (``dart_trl.processes``) with real processes and signals: nothing outlives its job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+from conftest import REPO_ROOT
+
+from dart_trl.processes import alive, run_bounded, wait_gone
+
+# A child that ignores SIGTERM (so only SIGKILL ends it) and sleeps for a long time.
+STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+
+
+def start_script(code: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
+    """Run ``code`` in a fresh interpreter; return it and the processes whose pids its first line lists."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        start_new_session=True,
+    )
+    line = process.stdout.readline()
+    assert line.strip(), f"the script printed nothing (exit {process.wait()})"
+    return process, [psutil.Process(int(pid)) for pid in line.split()]
+
+
+def kill_and_wait(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def survivors(processes: list[psutil.Process], within: float) -> list[psutil.Process]:
+    """The processes still alive ``within`` seconds from now (they are SIGKILLed then)."""
+    left = wait_gone(processes, within)
+    for process in left:
+        process.kill()
+    return left
+
+
+def test_grader_workers_started_from_short_lived_threads_live_on_and_die_with_their_process():
+    process, started = start_script(
+        """
+        from dart_trl.grading.workers import WorkerPool
+        pool = WorkerPool(size=2, timeout=60, memory_limit_mb=0)
+        task = {"pred": "x**2", "gold": "x*x", "opts": {}}
+        pool.map([task, task, task])  # workers start on the pool's executor threads, which then end
+        print(*(w.proc.pid for w in list(pool._idle.queue)), flush=True)
+        import time; time.sleep(600)
+        """
+    )
+    try:
+        assert len(started) == 2
+        time.sleep(1.0)
+        assert all(alive(p) for p in started), "a worker died with the thread that started it"
+    finally:
+        kill_and_wait(process)
+    assert not survivors(started, within=10), "grader workers outlived their process"
+
+
+def test_watchdog_stops_what_a_killed_job_started_in_any_session():
+    process, started = start_script(
+        f"""
+        import subprocess, sys
+        from dart_trl.processes import watchdog
+        with watchdog() as guard:
+            same_group = subprocess.Popen([sys.executable, "-c", {STUBBORN!r}])
+            own_session = subprocess.Popen(
+                [sys.executable, "-c", "import subprocess, sys, time; "
+                 "subprocess.Popen([sys.executable, '-c', {STUBBORN!r}]); time.sleep(600)"],
+                start_new_session=True,
+            )
+            import psutil, time
+            while len(psutil.Process().children(recursive=True)) < 4:  # watchdog, 2 children, grandchild
+                time.sleep(0.1)
+            time.sleep(1.0)  # let the watchdog record them
+            print(guard.pid, *(p.pid for p in psutil.Process().children(recursive=True)), flush=True)
+            time.sleep(600)
+        """
+    )
+    try:
+        assert len({p.pid for p in started}) == 4
+    finally:
+        kill_and_wait(process)
+    assert not survivors(started, within=10), "processes outlived the job"
+
+
+def test_watchdog_leaves_quietly_when_the_job_ends():
+    done = run_bounded(
+        [sys.executable, "-c", "from dart_trl.processes import watched\nwatched(lambda: 0)()\nprint('ok')"],
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert (done.returncode, done.stdout.strip(), done.leftovers) == (0, "ok", [])
+    assert "stopping what it started" not in done.stderr
+
+
+def test_run_bounded_is_not_blocked_by_a_grandchild_holding_its_output():
+    # The child exits at once; a grandchild in its own session keeps stdout and stderr open.
+    code = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True)"
+    start = time.monotonic()
+    done = run_bounded([sys.executable, "-c", code], timeout=60, leftover_grace=2)
+    assert done.returncode == 0 and not done.timed_out
+    assert len(done.leftovers) == 1 and "python" in done.leftovers[0]
+    assert time.monotonic() - start < 30
+
+
+def test_run_bounded_kills_a_hung_tree_and_keeps_the_stacks():
+    code = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", {STUBBORN!r}], start_new_session=True)
+        def stuck_here():
+            time.sleep(600)
+        stuck_here()
+        """
+    )
+    start = time.monotonic()
+    done = run_bounded([sys.executable, "-c", code], timeout=5, dump_seconds=5)
+    assert done.timed_out and time.monotonic() - start < 40
+    assert "stuck_here" in done.stderr  # faulthandler's stack dump on SIGABRT
+    assert not [p for p in psutil.Process().children(recursive=True) if "SIG_IGN" in " ".join(p.cmdline())]
+
+
+def test_a_killed_harness_takes_the_whole_tree_of_its_command_along():
+    process, started = start_script(
+        f"""
+        import sys, threading, time, psutil
+        from dart_trl.processes import run_bounded
+        tree = [sys.executable, "-c", "import subprocess, sys, time; "
+                "subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True); time.sleep(600)"]
+        def report():
+            while len(psutil.Process().children(recursive=True)) < 3:  # watchdog, command, its child
+                time.sleep(0.1)
+            time.sleep(1.5)  # let the watchdog record them
+            print(*(p.pid for p in psutil.Process().children(recursive=True)), flush=True)
+        threading.Thread(target=report, daemon=True).start()
+        run_bounded(tree, timeout=600)
+        """
+    )
+    assert len(started) == 3
+    kill_and_wait(process)
+    assert not survivors(started, within=10), "the command's processes outlived the harness"
+
+
+def test_call_stops_the_whole_tree_when_interrupted():
+    process, started = start_script(
+        f"""
+        import sys, threading, time, psutil
+        from dart_trl.processes import call
+        tree = [sys.executable, "-c", "import subprocess, sys, time; "
+                "subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True); time.sleep(600)"]
+        def report():
+            while len(psutil.Process().children(recursive=True)) < 2:
+                time.sleep(0.1)
+            print(*(p.pid for p in psutil.Process().children(recursive=True)), flush=True)
+        threading.Thread(target=report).start()
+        try:
+            call(tree, grace=1)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        """
+    )
+    try:
+        assert len(started) == 2
+        process.send_signal(
+            signal.SIGINT
+        )  # only the caller: its child ignores nothing, its grandchild SIGTERM
+        assert process.stdout.readline().strip() == "interrupted"
+        assert process.wait(timeout=30) == 0
+        assert not [p for p in started if alive(p)]
+    finally:
+        if process.poll() is None:
+            kill_and_wait(process)
+        survivors(started, within=0)
+
+
+def test_a_training_main_destroys_its_process_group_when_it_raises(tmp_path):
+    done = run_bounded(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import torch.distributed as dist
+                from dart_trl.processes import ends_process_group
+                @ends_process_group
+                def main():
+                    dist.init_process_group("gloo", init_method="file://{tmp_path}/store", rank=0, world_size=1)
+                    raise RuntimeError("training failed")
+                try:
+                    main()
+                except RuntimeError:
+                    print("initialized after the error:", dist.is_initialized())
+                """
+            ),
+        ],
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "initialized after the error: False" in done.stdout
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_spawn_bound_child_dies_with_its_parent(signal_name):
+    process, started = start_script(
+        f"""
+        import sys, threading, time
+        from dart_trl.processes import spawn_bound
+        started = []
+        thread = threading.Thread(target=lambda: started.append(spawn_bound([sys.executable, "-c", {STUBBORN!r}])))
+        thread.start(); thread.join()
+        print(started[0].pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    process.send_signal(getattr(signal, signal_name))
+    process.wait(timeout=30)
+    assert not survivors(started, within=10)
+
+
+HANGS_AT_TEARDOWN = """
+import atexit, sys, threading
+from dart_trl.processes import run_rank
+
+class HangsAtTeardown:
+    def __del__(self):  # like a gloo process group joining a worker thread that waits for the GIL
+        threading.Event().wait()
+
+keep = HangsAtTeardown()
+atexit.register(lambda: print("atexit handlers ran", flush=True))
+run_rank(lambda: int(sys.argv[1]) if sys.argv[1] != "raise" else 1 / 0)
+"""
+
+
+@pytest.mark.parametrize("argument, code", [("0", 0), ("3", 3), ("raise", 1)])
+def test_a_rank_exits_with_its_code_past_a_destructor_that_would_hang(argument, code):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "WORLD_SIZE": "2"}
+    done = run_bounded(
+        [sys.executable, "-c", HANGS_AT_TEARDOWN, argument], timeout=60, dump_seconds=5, env=env
+    )
+    assert not done.timed_out, done.stderr
+    assert done.returncode == code
+    assert "atexit handlers ran" in done.stdout
+    assert ("ZeroDivisionError" in done.stderr) == (argument == "raise")
+
+
+def write_generate_recipe(tmp_path, model, backend: str):
+    """A DARS-Uniform recipe the tiny random model cannot finish quickly (its answers are never right)."""
+    import json
+
+    import yaml
+
+    pool = tmp_path / "pool.jsonl"
+    rows = [{"id": f"q{i}", "question": f"Q: {i}+{i}=?\nA:", "answer": str(2 * i)} for i in range(3)]
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = {
+        "model_name_or_path": str(model),
+        "strategy": "uniform",
+        "k_u": 1,
+        "max_trials": 4000,
+        "chunk_samples": 4,
+        "pools": [{"source": str(pool), "name": "add", "id": "id", "query": "question", "answer": "answer"}],
+        "prompt_template": "raw",
+        "output_dir": str(tmp_path / "out"),
+        "backend": backend,
+        "max_tokens": 8,
+        "max_model_len": 256,
+        "batch_size": 4,
+        "report_to": "none",
+    }
+    path = tmp_path / "dars.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.mark.parametrize("backend", ["transformers", pytest.param("vllm", marks=pytest.mark.vllm)])
+def test_ctrl_c_stops_a_generate_run_and_everything_it_started(tiny_model, tmp_path, backend):
+    recipe = write_generate_recipe(tmp_path, tiny_model, backend)
+    raw = tmp_path / "out" / "raw"
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dart_trl.cli", "generate", str(recipe)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not (raw.is_dir() and any(p.stat().st_size for p in raw.iterdir())):
+            assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no sample reached disk in time"
+            time.sleep(0.2)
+        tree = psutil.Process(process.pid).children(recursive=True)
+        if backend == "vllm":
+            assert any("EngineCor" in p.name() for p in tree)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert process.wait(timeout=120) == 130, (tmp_path / "run.log").read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert not survivors(tree, within=10), "processes outlived the interrupted job"
