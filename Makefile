@@ -30,9 +30,9 @@ EXACT := $(if $(filter $(CPU_EXTRAS),$(EXTRAS)),--exact)
 # the code paths that depend on library versions (README: "Version-sensitive code paths").
 TWIN_VENV ?= .venv-gpu-twin
 TWIN_BIN := $(TWIN_VENV)/bin
-TWIN_TESTS := tests/test_versions.py tests/test_recipes_and_docs.py tests/test_tiny_and_sampling.py \
-	tests/test_grpo_curriculum.py tests/test_grpo_staged.py tests/test_sft.py tests/test_rewards.py \
-	tests/test_eval.py tests/test_generate_e2e.py::test_vllm_serve_backend
+TWIN_TESTS := tests/test_versions.py tests/test_recipe.py tests/test_recipes_and_docs.py \
+	tests/test_tiny_and_sampling.py tests/test_grpo_curriculum.py tests/test_grpo_staged.py tests/test_sft.py \
+	tests/test_rewards.py tests/test_eval.py tests/test_generate_e2e.py::test_vllm_serve_backend
 
 .PHONY: install demo demo-quick test lint check-gpu-set test-gpu-twin lock-cpu lock-gpu clean
 
