@@ -25,7 +25,7 @@ from dart_trl.config import (
 )
 from dart_trl.config.checks import check_file, check_model
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
-from dart_trl.processes import ends_process_group
+from dart_trl.processes import end_training, ends_process_group
 from dart_trl.templates import TemplateName
 
 logger = logging.getLogger("dart_trl.sft.train")
@@ -239,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("saved model, tokenizer and generation config to %s", sft.output_dir)
     if sft.push_to_hub:
         trainer.push_to_hub(dataset_name=script.dataset_name)
-    # What Trainer.end() does; transformers 5.17 (the GPU set) has no Trainer.end(), 5.18 added it.
-    trainer.accelerator.end_training()
+    end_training(trainer.accelerator)
     if state.is_main_process and wandb_enabled(sft.report_to):
         import wandb
 
