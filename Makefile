@@ -62,7 +62,7 @@ demo-quick: install
 	$(BIN)/dart-trl demo --quick
 
 test: install
-	$(BIN)/python -m pytest; rc=$$?; \
+	$(BIN)/python -m pytest --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: install
