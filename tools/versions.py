@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +190,12 @@ def compare(expected: Pins, got: Pins) -> list[str]:
 
 
 def installed_distributions() -> Pins:
-    """Every distribution this interpreter sees (the first of duplicates, as imports see it)."""
+    """Every distribution installed in this interpreter's environment (its site-packages; the first of
+    duplicates). Not what else is on ``sys.path`` at the moment: once setuptools is imported, its vendored
+    packages (``setuptools/_vendor``) are there too."""
     found: Pins = {}
-    for dist in importlib.metadata.distributions():
+    site_packages = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    for dist in importlib.metadata.distributions(path=site_packages):
         name = dist.metadata["Name"]
         if name:
             found.setdefault(canonicalize_name(name), (name, dist.version))
