@@ -110,3 +110,61 @@ def plot_responses_per_query(info, path: Path, title: str) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def pooled_difficulty(infos: dict[str, Any]):
+    """Per query: level and the pass rate over the samples of every run in ``infos`` (same pool, same model)."""
+    import pandas as pd
+
+    frame = pd.concat([info[["query_id", "level", "n_samples", "n_corrects"]] for info in infos.values()])
+    pooled = frame.groupby("query_id").agg(
+        level=("level", "first"), n_samples=("n_samples", "sum"), n_corrects=("n_corrects", "sum")
+    )
+    pooled["pass_rate"] = pooled["n_corrects"] / pooled["n_samples"].where(pooled["n_samples"] > 0)
+    return pooled
+
+
+def plot_strategies(infos: dict[str, Any], path: Path, title: str, window: int = 9) -> Path:
+    """The paper's Figure 1 for several DARS runs over one pool, overlaid: responses per query.
+
+    Left: queries sorted from easiest to hardest by their pass rate over all the runs' samples (ties
+    by level), each run's responses per query as faint points and a running mean over ``window``
+    queries. Right: mean responses per query of each level, one bar per run. ``infos`` maps a label
+    (the strategy) to the run's ``query_info`` frame.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pooled = pooled_difficulty(infos)
+    order = pooled.assign(_p=pooled["pass_rate"].fillna(0.0)).sort_values(
+        ["_p", "level"], ascending=[False, True]
+    )
+    rank = {qid: i for i, qid in enumerate(order.index)}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=120, gridspec_kw={"width_ratios": [2, 1]})
+    levels = sorted(pooled["level"].dropna().unique())
+    width = 0.8 / max(len(infos), 1)
+    for i, (label, info) in enumerate(infos.items()):
+        ordered = info.assign(_rank=info["query_id"].map(rank)).sort_values("_rank")
+        (line,) = left.plot(
+            ordered["_rank"],
+            ordered["n_responses"].rolling(window, center=True, min_periods=1).mean(),
+            label=label,
+            linewidth=2,
+        )
+        left.scatter(ordered["_rank"], ordered["n_responses"], s=6, alpha=0.25, color=line.get_color())
+        per_level = info.groupby("level")["n_responses"].mean().reindex(levels)
+        xs = [j + (i - (len(infos) - 1) / 2) * width for j in range(len(levels))]
+        right.bar(xs, per_level.values, width, label=label, color=line.get_color())
+    left.set_xlabel("queries, easiest to hardest (pass rate over all samples)")
+    left.set_ylabel("responses in the dataset")
+    left.set_title(f"{title}: responses per query (running mean of {window})", fontsize="medium")
+    left.legend(fontsize="small")
+    right.set_xticks(range(len(levels)), [f"level {int(lv)}" for lv in levels])
+    right.set_ylabel("mean responses per query")
+    right.set_title("per level", fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

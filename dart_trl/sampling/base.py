@@ -46,6 +46,10 @@ class SamplingArguments:
     dtype: str = field(
         default="auto", metadata={"help": "vLLM/transformers: weight dtype (auto, bfloat16, float32)."}
     )
+    enforce_eager: bool = field(
+        default=False,
+        metadata={"help": "vLLM: run the model eagerly, without compilation or CUDA graphs (starts faster)."},
+    )
     enable_prefix_caching: bool = field(
         default=True, metadata={"help": "vLLM: reuse the KV cache of shared prefixes."}
     )

@@ -29,6 +29,7 @@ class VLLMSampler(Sampler):
             dtype=args.dtype,
             seed=args.seed,
             enable_prefix_caching=args.enable_prefix_caching,
+            enforce_eager=args.enforce_eager,
         )
         if args.max_model_len:
             engine_kwargs["max_model_len"] = args.max_model_len
