@@ -10,10 +10,10 @@
   ``PR_SET_PDEATHSIG``), for the long-lived helpers we start ourselves (grader workers).
 - :func:`call`: ``subprocess.call`` for a launcher (``accelerate launch``) whose workers run in
   sessions of their own: on Ctrl-C its whole tree is stopped, not the launcher alone.
-- :func:`ends_process_group` and :func:`run_rank`: a training job's ``main`` destroys
-  torch.distributed's process group on its way out, also when it raises, and a rank process ends
-  without the interpreter's final teardown, where a gloo process group's destructor can wait for
-  ever on a worker thread that waits for the GIL.
+- :func:`ends_process_group`, :func:`end_training` and :func:`run_rank`: a training job's ``main``
+  destroys torch.distributed's process group on its way out, also when it raises, while the group's
+  objects stay referenced until the rank ends through ``os._exit``, skipping the object teardown
+  where a gloo process group's destructor can wait for ever on a worker thread that waits for the GIL.
 - :func:`run_bounded`: run a command to completion under a hard deadline, kill its whole process tree
   on timeout (first with SIGABRT, so Python processes with ``PYTHONFAULTHANDLER`` print their stacks),
   and never block on pipes that a grandchild holds; tests and benchmarks launch jobs with it.
@@ -309,10 +309,35 @@ def call(command: Sequence[str], grace: float = 10.0, **popen_kwargs) -> int:
 
 
 # -- torch.distributed -------------------------------------------------------------------------------
-def destroy_process_group() -> None:
-    """Destroy torch.distributed's process groups if this process initialised them."""
+_held_groups: list = []  # process groups kept referenced until the rank leaves through os._exit
+
+
+def hold_process_groups() -> None:
+    """Keep this process's default process group referenced until the process ends.
+
+    A gloo group's C++ destructor joins its worker threads with the GIL held; a worker that needs the
+    GIL to free the last work it ran never returns, and the rank hangs. It happened whenever the last
+    reference went while a worker was still freeing: ``destroy_process_group`` inside ``main``, then
+    ``main``'s locals freed (DDP's Reducer held the last reference). Held here, the group's objects are
+    never freed in the process: :func:`run_rank` leaves through ``os._exit``.
+    """
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
+        _held_groups.append(dist.group.WORLD)
+
+
+def end_training(accelerator) -> None:
+    """End a training job's trackers and process group (``accelerator.end_training()``) without the risk
+    of a hang in the group's destructor (:func:`hold_process_groups`)."""
+    hold_process_groups()
+    accelerator.end_training()
+
+
+def destroy_process_group() -> None:
+    """Destroy torch.distributed's process groups if this process initialised them (objects held)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        hold_process_groups()
         dist.destroy_process_group()
 
 

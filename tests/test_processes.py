@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import psutil
@@ -19,6 +22,13 @@ from dart_trl.processes import alive, run_bounded, wait_gone
 STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
 
 
+def default_sigint() -> None:
+    """In the child before exec: SIGINT as in a terminal's foreground job. A job started in the background
+    by a non-interactive shell (``make test &``, some CI runners) inherits SIGINT ignored, and Python
+    then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_script(code: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
     """Run ``code`` in a fresh interpreter; return it and the processes whose pids its first line lists."""
     process = subprocess.Popen(
@@ -28,10 +38,23 @@ def start_script(code: str) -> tuple[subprocess.Popen, list[psutil.Process]]:
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
-    line = process.stdout.readline()
-    assert line.strip(), f"the script printed nothing (exit {process.wait()})"
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    process.next_line = functools.partial(next_line, process, lines)
+    line = process.next_line()
+    assert line.strip(), f"the script printed nothing (exit {process.poll()})"
     return process, [psutil.Process(int(pid)) for pid in line.split()]
+
+
+def next_line(process: subprocess.Popen, lines: queue.SimpleQueue, timeout: float = 60) -> str:
+    """The script's next line of output; "" when it printed none within ``timeout`` s (it is killed then)."""
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        process.kill()
+        return ""
 
 
 def kill_and_wait(process: subprocess.Popen) -> None:
@@ -175,7 +198,7 @@ def test_call_stops_the_whole_tree_when_interrupted():
         process.send_signal(
             signal.SIGINT
         )  # only the caller: its child ignores nothing, its grandchild SIGTERM
-        assert process.stdout.readline().strip() == "interrupted"
+        assert process.next_line().strip() == "interrupted"
         assert process.wait(timeout=30) == 0
         assert not [p for p in started if alive(p)]
     finally:
@@ -295,6 +318,7 @@ def test_ctrl_c_stops_a_generate_run_and_everything_it_started(tiny_model, tmp_p
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 600

@@ -113,26 +113,41 @@ def test_init_goes_offline_quickly_and_keeps_the_run_id(tmp_path, dead_server):
         assert seconds - baseline_seconds < 20, f"{seconds:.1f} s against {baseline_seconds:.1f} s offline"
 
 
+PARENT_SCRIPT = """
+import json, os, subprocess, sys
+import wandb
+
+held = wandb.init(project="dart-trl", id="heldrun1", dir=sys.argv[1], mode="offline")  # the job's id, held
+inherited = "WANDB_SERVICE" in os.environ  # what wandb hands to child processes
+child = subprocess.run([sys.executable, *sys.argv[2:]], capture_output=True, text=True, timeout=120)
+held.finish()
+print(json.dumps({"inherited": inherited, "returncode": child.returncode, "stderr": child.stderr}))
+"""
+
+
 def test_a_job_keeps_its_run_id_while_its_parent_holds_a_wandb_service(tmp_path):
     """A job started by a process that has a W&B run of its own (a notebook, a test, the demo) gets its own
     W&B service: in the parent's service a killed earlier attempt of the job would keep the run id "in use"
     and the restarted job could not resume its run."""
-    import wandb
-
-    script = tmp_path / "init.py"
-    script.write_text(INIT_SCRIPT)
+    (tmp_path / "init.py").write_text(INIT_SCRIPT)
+    (tmp_path / "parent.py").write_text(PARENT_SCRIPT)
     out = tmp_path / "out"
     out.mkdir()
     (out / RUN_ID_FILE).write_text(json.dumps({"id": "heldrun1"}))
-    held = wandb.init(project="dart-trl", id="heldrun1", dir=str(tmp_path), mode="offline")  # same id, held
-    try:
-        assert "WANDB_SERVICE" in os.environ  # what wandb hands to child processes
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "WANDB_DIR": str(tmp_path)}
-        done = run_job([sys.executable, str(script), str(out)], timeout=120, env=env)
-    finally:
-        held.finish()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "WANDB_DIR": str(tmp_path)}
+    env.pop("WANDB_SERVICE", None)
+    command = [
+        sys.executable,
+        str(tmp_path / "parent.py"),
+        str(tmp_path),
+        str(tmp_path / "init.py"),
+        str(out),
+    ]
+    done = run_job(command, timeout=180, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "warning" not in done.stderr, done.stderr[-3000:]
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    assert child["inherited"], "the parent did not hand its W&B service on: this test checks nothing"
+    assert child["returncode"] == 0 and "warning" not in child["stderr"], child["stderr"][-3000:]
     runs = [read_run(path) for path in find_runs(tmp_path)]
     assert any(run.run_id == "heldrun1" and run.series("metric") == [0.5] for run in runs)
 

@@ -15,6 +15,7 @@ from dart_trl.grpo.curriculum import CurriculumCallback, StagedGRPOTrainer
 from dart_trl.grpo.monitor import StageMonitor
 from dart_trl.grpo.rewards import RewardContext, build_rewards
 from dart_trl.grpo.stages import DONE_FILE, START_FILE, render_prompts, write_json_atomic
+from dart_trl.processes import end_training
 from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
 JOB_TYPE = "grpo-stage"
@@ -104,5 +105,5 @@ def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bo
             finish_wandb(run)
     state.wait_for_everyone()
     if is_last:
-        trainer.end()
+        end_training(trainer.accelerator)
     return summary

@@ -71,9 +71,13 @@ class VLLMSampler(Sampler):
         llm = getattr(self, "llm", None)
         if llm is not None:
             engine = getattr(llm, "llm_engine", None)
-            shutdown = getattr(engine, "shutdown", None)
-            if callable(shutdown):
-                shutdown()
+            # vLLM 0.31/0.32's V1 LLMEngine has no shutdown(); its engine-core client has. Without this call
+            # the engine processes only stop once the LLM object is garbage collected.
+            for owner in (engine, getattr(engine, "engine_core", None)):
+                shutdown = getattr(owner, "shutdown", None)
+                if callable(shutdown):
+                    shutdown()
+                    break
             self.llm = None
             _restore_environ(self._caller_environ)
 

@@ -25,17 +25,18 @@ from dart_trl.config import (
 )
 from dart_trl.config.checks import check_file, check_model
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
-from dart_trl.processes import ends_process_group
+from dart_trl.processes import end_training, ends_process_group
 from dart_trl.templates import TemplateName
 
 logger = logging.getLogger("dart_trl.sft.train")
 
 SDPA_PACKING_WARNING = (
-    "flash-attn is not installed, so attention runs on sdpa. Packed sequences still do not attend to each "
-    "other: transformers reads the restarting position_ids and builds a block-diagonal causal mask. But sdpa "
-    "then materialises that mask (batch x L x L for each packed row of L tokens) and computes attention over "
-    "the whole row, so long packs are slower and use more memory than flash_attention_2's variable-length "
-    "kernel. Install flash-attn (pip install -e .[gpu]) for full speed."
+    "flash-attn is not installed (or no CUDA device is visible), so attention runs on sdpa. Packed sequences "
+    "still do not attend to each other: transformers reads the restarting position_ids and builds a "
+    "block-diagonal causal mask. But sdpa then materialises that mask (batch x L x L for each packed row of L "
+    "tokens) and computes attention over the whole row, so long packs are slower and use more memory than "
+    "flash_attention_2's variable-length kernel. For full speed on a CUDA node install flash-attn after torch, "
+    "without build isolation (make install EXTRAS=vllm,gpu does; see the README, Install)."
 )
 
 
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("saved model, tokenizer and generation config to %s", sft.output_dir)
     if sft.push_to_hub:
         trainer.push_to_hub(dataset_name=script.dataset_name)
-    trainer.end()
+    end_training(trainer.accelerator)
     if state.is_main_process and wandb_enabled(sft.report_to):
         import wandb
 
