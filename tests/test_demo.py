@@ -146,7 +146,7 @@ def test_quick_demo_end_to_end(tmp_path):
     env = dict(os.environ, WANDB_MODE="offline")
     command = [sys.executable, "-m", "dart_trl.cli", "demo", "--quick", "--output_dir", str(out),
                "--wandb_group", "ci-demo"]  # fmt: skip
-    result = run_job(command, timeout=1500, env=env)
+    result = run_job(command, timeout=1100, env=env)  # under pytest-timeout's 1200 s
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     artifacts = json.loads((out / "artifacts.json").read_text())
     for name, path in artifacts.items():
