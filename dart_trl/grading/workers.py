@@ -12,6 +12,7 @@ workers instead of sharing pipes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -26,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dart_trl.processes import package_env, spawn_bound
 
 STARTUP_TIMEOUT = 120.0
+WARM_UP = (r"\sec^2(y)", r"\tan^2(y)+1")  # a check that goes through math-verify's parser and sympy
 
 
 class _Worker:
@@ -174,6 +176,10 @@ def _serve(memory_limit_mb: int) -> None:
     from dart_trl.grading.equivalence import Options
     from dart_trl.grading.symbolic import UnparseableGold, grade_pair
 
+    # Warm up before saying ready: a fresh process's first symbolic check loads the LaTeX parser and fills
+    # sympy's caches (over a second on a busy machine), which must not count against an item's deadline.
+    with contextlib.suppress(Exception):
+        grade_pair(WARM_UP[0], WARM_UP[1], Options())
     out = sys.stdout.buffer
     out.write(b'{"ready": true}\n')
     out.flush()
