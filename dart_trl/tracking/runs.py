@@ -207,11 +207,10 @@ def _start(wandb, common: dict[str, Any], problem: str | None, **kwargs):
         try:
             return wandb.init(**common, **kwargs)
         except Exception as err:
-            if "in use" in str(err) and time.monotonic() < deadline:
-                time.sleep(1.0)
-                continue
             failure = err
-        break
+        if "in use" not in str(failure) or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
     if "in use" in str(failure):
         try:
             run = wandb.init(**{**common, "id": None, "resume": None}, **kwargs)
@@ -224,11 +223,9 @@ def _start(wandb, common: dict[str, Any], problem: str | None, **kwargs):
                 file=sys.stderr,
             )
             return run
-    why = (
-        f"W&B cannot log online ({problem}) and an offline run could not start either"
-        if problem
-        else ("the W&B run could not start")
-    )
+    why = "the W&B run could not start"
+    if problem:
+        why = f"W&B cannot log online ({problem}) and an offline run could not start either"
     print(
         f"dart-trl: warning: {why} ({_one_line(failure)}); this job runs without W&B logging", file=sys.stderr
     )
