@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -67,9 +68,9 @@ def load_table(source: str, split: str = "train", config: str | None = None, dat
     if data_files:
         first = data_files if isinstance(data_files, str) else next(iter(data_files), "")
         builder = _BUILDERS.get(Path(str(first)).suffix, source)
-        return datasets.load_dataset(
-            builder, data_files=data_files, split=split if builder == source else "train"
-        )
+        table = datasets.load_dataset(builder, data_files=data_files, split=split if builder == source else "train")
+        files = [data_files] if isinstance(data_files, str) else list(data_files)
+        return exact_json(table, builder, [f for f in files if Path(str(f)).is_file()])
     if path.is_dir() and (path / "dataset_info.json").exists():
         loaded = datasets.load_from_disk(str(path))
         return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
@@ -79,7 +80,7 @@ def load_table(source: str, split: str = "train", config: str | None = None, dat
         verbosity = datasets.logging.get_verbosity()
         datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its own error log would be a 2nd line
         try:
-            return datasets.load_dataset(builder, data_files=files, split="train")
+            return exact_json(datasets.load_dataset(builder, data_files=files, split="train"), builder, files)
         except (ValueError, StopIteration) as err:  # how datasets reports local files holding no rows
             raise RecipeError(f"{source}: the dataset is empty (0 rows could be read: {err})") from None
         except datasets.exceptions.DatasetGenerationError as err:  # a corrupt file: say what the reader said
@@ -93,6 +94,70 @@ def load_table(source: str, split: str = "train", config: str | None = None, dat
         return datasets.load_dataset(source, config, split=split)
     except Exception as err:  # the hub client raises many types; the message is what matters
         raise RecipeError(f"could not load dataset '{source}' (split {split}): {err}") from None
+
+
+def exact_json(table, builder: str, files: list[str]):
+    """``table`` read again with Python's ``json`` where ``datasets`` would change its numbers.
+
+    ``datasets`` parses a JSON array file, and a JSON Lines column of mixed types (its ``Json``
+    feature), with pandas' ujson, whose float parser changes the last digits (``0.47`` becomes
+    ``0.47000000000000003``, ``3e-36`` becomes ``2.9999999999999998e-36``): a gold answer read that
+    way no longer matches the published one. Only such files are read again, as :func:`json_rows`
+    and :func:`table_from_rows` say; every other table is returned as it is.
+    """
+    import datasets
+
+    if builder != "json" or not files:
+        return table
+    if not any(_is_json_array(f) for f in files) and not any(
+        isinstance(feature, datasets.Json) for feature in table.features.values()
+    ):
+        return table
+    return table_from_rows([row for f in files for row in json_rows(f)])
+
+
+def _is_json_array(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+
+
+def json_rows(path: str) -> list[dict]:
+    """The rows of a JSON array or JSON Lines file, as Python's ``json`` reads them."""
+    with open(path, encoding="utf-8-sig") as f:
+        if _is_json_array(path):
+            return json.load(f)
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def table_from_rows(rows: list[dict]):
+    """A ``datasets.Dataset`` of ``rows``; a column whose values are of mixed JSON types (numbers and
+    lists, ints and floats, ...) becomes text, each value ``str()`` of what ``json`` read (``0.47``,
+    ``True``, ``[0, 5]``), so no number is converted on the way."""
+    import datasets
+
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    columns = {name: [row.get(name) for row in rows] for name in names}
+    for name, values in columns.items():
+        kinds: set[str] = set()
+        for value in values:
+            _json_kinds(value, "", kinds)
+        levels = Counter(kind.rpartition(":")[0] for kind in kinds)  # kinds side by side at one depth
+        if any(count > 1 for count in levels.values()):
+            columns[name] = [v if v is None or isinstance(v, str) else str(v) for v in values]
+    return datasets.Dataset.from_dict(columns)
+
+
+def _json_kinds(value, prefix: str, kinds: set[str]) -> None:
+    """Add the JSON kind of ``value`` (and of a list's items, as ``list:<kind>``) to ``kinds``."""
+    if value is None:
+        return
+    if isinstance(value, list):
+        kinds.add(prefix + "list")
+        for item in value:
+            _json_kinds(item, prefix + "list:", kinds)
+        return
+    kind = "bool" if isinstance(value, bool) else type(value).__name__
+    kinds.add(prefix + kind)
 
 
 def require_columns(dataset, columns: Iterable[str], source: str) -> None:

@@ -19,6 +19,7 @@ come from the Qwen2.5-Math evaluation data.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -122,6 +123,18 @@ def theoremqa_gold(row: Row) -> str:
 def theoremqa_options(row: Row) -> dict[str, Any]:
     """TheoremQA: the item's ``Answer_type`` decides how answers compare (bool, list order, options)."""
     return {"answer_type": row["Answer_type"]} if row.get("Answer_type") else {}
+
+
+def deepmind_options(row: Row) -> dict[str, Any]:
+    """DeepMind Mathematics: a bracketed gold (``[2, 3]``: prime factors, roots, solutions) is an
+    unordered set; numbers separated by spaces (``3 1 -4``: "Sort ... in decreasing order") are an
+    ordered list."""
+    gold = str(row["answer"]).strip()
+    if gold.startswith("[") and gold.endswith("]"):
+        return {"answer_type": "set"}
+    if re.fullmatch(r"-?\d+(?:\.\d+)?(?:\s+-?\d+(?:\.\d+)?)+", gold):
+        return {"answer_type": "list"}
+    return {}
 
 
 def theoremqa_without_picture(row: Row) -> bool:
@@ -266,6 +279,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             query_field="question",
             gold_fields=("answer",),
             gold=_field_gold("answer"),
+            options=deepmind_options,
             num_items=1000,
             paper=True,
         ),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +48,7 @@ from dart_trl.eval.benchmarks import (
     remap_fields,
 )
 from dart_trl.eval.results import RESULTS_NAME, write_results
+from dart_trl.grading.equivalence import Options
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import watched
 from dart_trl.sampling import Request, SamplingArguments, build_sampler
@@ -308,16 +309,41 @@ def view_metrics(
 
 
 def majority_correct(rows: Iterable[dict[str, Any]]) -> bool:
-    """Whether the most frequent extracted answer (ties: first seen) was graded correct."""
-    votes: Counter[str] = Counter()
-    verdict: dict[str, bool] = {}
+    """Whether the answer most of a question's samples gave (maj@n) is correct.
+
+    Each sample's ``vote`` names the first sample that gave an equivalent answer (see
+    :func:`assign_votes`); samples without an answer do not vote. A tie goes to the answer given
+    first (the lowest sample number), as ``collections.Counter.most_common`` does in the peers' harnesses.
+    """
+    rows = list(rows)
+    votes = Counter(r["vote"] for r in rows if r["vote"] is not None)
+    if not votes:
+        return False
+    winner = max(votes, key=lambda vote: (votes[vote], -vote))
+    return next(bool(r["correct"]) for r in rows if r["sample"] == winner)
+
+
+def assign_votes(rows: Sequence[dict[str, Any]], same: Callable[[str, str], bool]) -> None:
+    """Set each sample's ``vote``: the number of the first sample of the question whose answer is the
+    same, so that ``\\frac{12}{2}``, ``6.0`` and ``6`` are one vote.
+
+    Correct answers all equal the gold, so they are one answer; a wrong answer joins the first earlier
+    wrong answer that ``same`` (the grader) finds equivalent. A sample with no answer, or cut off by
+    ``max_tokens``, does not vote (``vote`` is None).
+    """
+    groups: list[dict[str, Any]] = []  # the first sample of each answer given so far
     for r in rows:
-        if r["answer"] is None:
+        r["vote"] = None
+        if r["answer"] is None or r["reason"] == "truncated":
             continue
-        answer = " ".join(str(r["answer"]).split())
-        votes[answer] += 1
-        verdict.setdefault(answer, bool(r["correct"]))
-    return bool(votes) and verdict[votes.most_common(1)[0][0]]
+        first = next(
+            (g for g in groups if g["correct"] == r["correct"] and (r["correct"] or same(r["answer"], g["answer"]))),
+            None,
+        )
+        if first is None:
+            groups.append(r)
+            first = r
+        r["vote"] = first["sample"]
 
 
 class LazySampler:
@@ -361,7 +387,7 @@ def evaluate_benchmark(
     wanted = {item.index: (item.query, item.gold) for item in loaded.items}
     saved = read_records(final if final.exists() else partial, args.n)
     # Saved samples count only for questions still asked, unchanged (another limit or file may be in use).
-    records = [r for r in saved if wanted.get(r["index"]) == (r["query"], r["gold"])]
+    records = [r for r in saved if wanted.get(r["index"]) == (r["query"], r["gold"]) and "vote" in r]
     done = {r["index"] for r in records}
     partial.write_text("".join(json.dumps(r) + "\n" for r in records))
     final.unlink(missing_ok=True)
@@ -395,7 +421,7 @@ def grade_chunk(
         {"completion": c.text, "gold": it.gold, "finish_reason": c.finish_reason, **it.options}
         for it, _, c in rows
     )
-    return [
+    records = [
         {
             "index": it.index,
             "sample": k,
@@ -409,6 +435,10 @@ def grade_chunk(
         }
         for (it, k, c), v in zip(rows, verdicts, strict=True)
     ]
+    for i, it in enumerate(items):
+        opts = Options.make(**{k: it.options.get(k) for k in ("rel_tol", "abs_tol", "answer_type")})
+        assign_votes(records[i * n : (i + 1) * n], lambda a, b, opts=opts: grader.equivalent(a, b, opts))
+    return records
 
 
 def log_benchmark(run, name: str, metrics: dict[str, Any], records: Sequence[dict[str, Any]], max_rows: int):

@@ -12,6 +12,9 @@ Order rules (``answer_type`` wins over the syntax):
   joined by commas, semicolons, "and" / "or" (OlympiadBench multi-answer golds, "1, 2"); unions
   of intervals joined by ``\\cup``; ``a \\pm b`` (expanded to ``a+b, a-b``).
 - a tuple compared with a bare list or set is compared in order.
+- a list-typed gold (``"list"``, ``"list of ..."``, ``"set"``) is never an interval: ``[2, 3]`` then
+  equals ``2, 3``, ``(2, 3)``, ``\\{2, 3\\}`` and ``2 and 3``; ``[3]`` equals ``3``; ``3 1 -4`` is the
+  list ``3, 1, -4``. Without an answer type, ``[a, b]`` with two items is an interval.
 
 Text and derivations:
 - prose (3+ plain words) is compared as text; a gold that explains itself ("No. It is not closed
@@ -41,9 +44,17 @@ from dart_trl.grading.normalize import (
 from dart_trl.grading.numeric import evaluate, numerically_equal, proportional
 
 MAX_ITEMS = 40
+# A float64 printed in full (repr, or %.17g) has 16 or 17 significant digits.
+FLOAT64_DIGITS = 16
+FLOAT64_NOISE = Fraction(1, 10**15)
 MAX_DEPTH = 4
 ORDERED_TYPES = {"tuple", "list", "list of integer", "list of float", "interval", "matrix"}
 SET_TYPES = {"set"}
+# Answer types that say the gold is a list (of values, in order or not): never an interval, so the
+# kind of bracket does not matter, a one-item list equals its item, and numbers separated by spaces
+# ("3 1 -4", DeepMind's sorted sequences) are a list.
+LIST_TYPES = {"list", "list of integer", "list of float"} | SET_TYPES
+_SPACED_NUMBERS_RE = re.compile(r"-?\d+(?:\.\d+)?(?:\s+-?\d+(?:\.\d+)?)+")
 BOOL_TYPES = {"bool", "boolean"}
 CHOICE_TYPES = {"choice", "option", "multiple choice"}
 _TRUE = {"true", "yes", "correct", "t", "y"}
@@ -214,10 +225,13 @@ def _balanced(s: str) -> bool:
 def numbers_equal(a: Number, b: Number, opts: Options) -> bool:
     """Compare two parsed numbers.
 
-    With ``rel_tol``/``abs_tol``: ``|a-b| <= max(rel_tol*max(|a|,|b|), abs_tol)``. Without: exact
-    equality, or a decimal literal with at least 3 significant digits that is the other value
-    rounded to its last digit (``0.3333`` == ``1/3``, ``7.78`` == ``70/9``). A percent value ``p%``
-    matches both ``p`` and ``p/100``.
+    The numeric policy (README, "Grading"): with ``rel_tol``/``abs_tol`` (per item, such as
+    OlympiadBench's ``error``): ``|a-b| <= max(rel_tol*max(|a|,|b|), abs_tol)``. Without: the exact
+    decimal values are equal; or one side is a float64 printed in full (a decimal literal with 16 or
+    more significant digits, ``0.47000000000000003``) and they differ by float64 noise (relative
+    ``1e-15``, a few ulps); or a decimal
+    literal with at least 3 significant digits is the other value rounded to its last digit
+    (``0.3333`` == ``1/3``, ``7.78`` == ``70/9``). A percent value ``p%`` matches both ``p`` and ``p/100``.
     """
     for x in _candidates(a):
         for y in _candidates(b):
@@ -226,7 +240,7 @@ def numbers_equal(a: Number, b: Number, opts: Options) -> bool:
                 bound = max((opts.rel_tol or 0.0) * float(max(abs(x), abs(y))), opts.abs_tol or 0.0)
                 if float(diff) <= bound * (1 + 1e-12):
                     return True
-            elif x == y:
+            elif x == y or ((_float64_print(a) or _float64_print(b)) and _float64_close(x, y)):
                 return True
             for num, other in ((a, y), (b, x)):
                 if num.quantum is not None and num.significant >= 3 and not num.percent:
@@ -234,6 +248,16 @@ def numbers_equal(a: Number, b: Number, opts: Options) -> bool:
                     if abs(own - other) <= num.quantum / 2 * Fraction(1000001, 1000000):
                         return True
     return False
+
+
+def _float64_print(n: Number) -> bool:
+    """Whether ``n`` was written as a float64 prints itself in full: a decimal literal with 16+ digits."""
+    return n.quantum is not None and n.quantum < 1 and n.significant >= FLOAT64_DIGITS
+
+
+def _float64_close(x: Fraction, y: Fraction) -> bool:
+    """Equal up to float64 noise: a relative difference of at most ``FLOAT64_NOISE`` (a few ulps)."""
+    return abs(x - y) <= FLOAT64_NOISE * max(abs(x), abs(y))
 
 
 def _candidates(n: Number) -> tuple[Fraction, ...]:
@@ -307,6 +331,8 @@ def compare_normalized(
         p, g = parse_choice(pred), parse_choice(gold)
         if p is not None and g is not None:
             return p == g
+    if kind in LIST_TYPES:
+        pred, gold = _as_list(pred), _as_list(gold)
     if compact(pred) == compact(gold):
         return True
     lead = lead_sentence(gold) if depth < MAX_DEPTH else None
@@ -456,7 +482,7 @@ def _compare_structure(
                 return False
             if ps.kind == gs.kind and ps.brackets != gs.brackets:
                 return False
-        if _is_interval(ps) or _is_interval(gs):
+        if (_is_interval(ps) or _is_interval(gs)) and kind not in LIST_TYPES:
             if ps.brackets != gs.brackets:
                 return False
         return all(eq(p, g) for p, g in zip(ps.items, gs.items, strict=True))
@@ -479,6 +505,19 @@ def _dedupe(shape: _Shape) -> _Shape:
         return shape
     items = tuple({compact(i): i for i in shape.items}.values())
     return _Shape("single" if len(items) == 1 else shape.kind, items)
+
+
+def _as_list(s: str) -> str:
+    """An answer of a list-typed gold as a bare list: ``3 1 -4`` -> ``3, 1, -4``; ``[3]`` -> ``3``."""
+    s = s.strip()
+    if _SPACED_NUMBERS_RE.fullmatch(s):
+        return ", ".join(s.split())
+    for opening, closing in (("[", "]"), ("(", ")"), ("\\{", "\\}")):
+        if s.startswith(opening) and s.endswith(closing) and _outer_closes_at_end(s.replace("\\", "")):
+            inner = s[len(opening) : -len(closing)].strip()
+            if inner and len(_split_top(inner, ",;")) == 1:
+                return inner
+    return s
 
 
 def _is_interval(shape: _Shape) -> bool:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import cmath
 import re
+from fractions import Fraction
 from collections.abc import Mapping
 
 MAX_TOKENS = 300
 MAX_EXPONENT = 64.0
+MAX_EXACT_BITS = 20_000  # a bound on the size of exact powers: (2^64)^64 is fine, a tower is not
 _GREEK = r"\\(?:alpha|beta|gamma|delta|theta|lambda|mu|nu|rho|sigma|tau|phi|varphi|psi|omega|Omega|Delta)(?![A-Za-z])"
 _TOKEN_RE = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*|\.\d+)"
@@ -58,8 +60,11 @@ def _tokenize(s: str) -> list[tuple[str, str]] | None:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]], point: Mapping[str, complex]) -> None:
-        self.tokens, self.i, self.point = tokens, 0, point
+    """Evaluates tokens at ``point`` in complex floats, or, with ``exact``, in fractions (then only
+    numbers, ``+ - * / \\frac`` and integer powers: anything else gives up)."""
+
+    def __init__(self, tokens: list[tuple[str, str]], point: Mapping[str, complex], exact: bool = False) -> None:
+        self.tokens, self.i, self.point, self.exact = tokens, 0, point, exact
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -105,7 +110,9 @@ class _Parser:
         if (tok := self.peek()) is not None and tok[1] == "^":
             self.take()
             exponent = self.unary() if self.peek() and self.peek()[1] in "+-" else self.atom()
-            if abs(exponent) > MAX_EXPONENT or (base == 0 and exponent.real <= 0):
+            if self.exact and (exponent.denominator != 1 or _bits(base) * abs(exponent) > MAX_EXACT_BITS):
+                raise _GiveUp
+            if (not self.exact and abs(exponent) > MAX_EXPONENT) or (base == 0 and exponent.real <= 0):
                 raise _GiveUp
             return base**exponent
         return base
@@ -125,9 +132,11 @@ class _Parser:
         kind, text = tok
         if kind == "num":
             self.take()
-            return complex(float(text))
+            return Fraction(text) if self.exact else complex(float(text))
         if kind == "var":
             self.take()
+            if self.exact:
+                raise _GiveUp
             name = text.replace("{", "").replace("}", "")
             if name == "e":  # Euler's number, as latex2sympy reads it
                 return complex(cmath.e)
@@ -139,6 +148,8 @@ class _Parser:
         if kind != "cmd":
             raise _GiveUp
         self.take()
+        if self.exact and text not in ("\\frac", "\\dfrac", "\\tfrac"):
+            raise _GiveUp
         if text == "\\pi":
             return complex(cmath.pi)
         if text in ("\\frac", "\\dfrac", "\\tfrac"):
@@ -194,11 +205,37 @@ def evaluate(s: str, point: Mapping[str, complex]) -> complex | None:
     return value
 
 
+def _bits(x: Fraction) -> int:
+    return x.numerator.bit_length() + x.denominator.bit_length()
+
+
+def exact_value(s: str) -> Fraction | None:
+    """The exact rational value of a constant expression of numbers, ``+ - * / \\frac`` and integer
+    powers (``1-5051/2^{100}``); None for anything else."""
+    tokens = _tokenize(s)
+    if not tokens:
+        return None
+    parser = _Parser(tokens, {}, exact=True)
+    try:
+        value = parser.expr()
+    except (_GiveUp, ArithmeticError, ValueError, TypeError):
+        return None
+    return value if parser.i == len(tokens) else None
+
+
 def numerically_equal(a: str, b: str) -> bool | None:
-    """True / False when both expressions evaluate at every test point; None otherwise."""
+    """True / False when both expressions evaluate at every test point; None otherwise.
+
+    Two rational constants are compared exactly (floats cannot tell ``1-5051/2^{100}`` from
+    ``1-5052/2^{100}``).
+    """
     va, vb = variables(a), variables(b)
     if va is None or vb is None:
         return None
+    if not va and not vb:
+        x, y = exact_value(a), exact_value(b)
+        if x is not None and y is not None:
+            return x == y
     names = sorted(va | vb)
     for k in range(len(_POINTS)):
         point = {n: complex(_POINTS[(k + j) % len(_POINTS)] + 0.1 * j) for j, n in enumerate(names)}
