@@ -68,7 +68,9 @@ def load_table(source: str, split: str = "train", config: str | None = None, dat
     if data_files:
         first = data_files if isinstance(data_files, str) else next(iter(data_files), "")
         builder = _BUILDERS.get(Path(str(first)).suffix, source)
-        table = datasets.load_dataset(builder, data_files=data_files, split=split if builder == source else "train")
+        table = datasets.load_dataset(
+            builder, data_files=data_files, split=split if builder == source else "train"
+        )
         files = [data_files] if isinstance(data_files, str) else list(data_files)
         return exact_json(table, builder, [f for f in files if Path(str(f)).is_file()])
     if path.is_dir() and (path / "dataset_info.json").exists():

@@ -337,7 +337,11 @@ def assign_votes(rows: Sequence[dict[str, Any]], same: Callable[[str, str], bool
         if r["answer"] is None or r["reason"] == "truncated":
             continue
         first = next(
-            (g for g in groups if g["correct"] == r["correct"] and (r["correct"] or same(r["answer"], g["answer"]))),
+            (
+                g
+                for g in groups
+                if g["correct"] == r["correct"] and (r["correct"] or same(r["answer"], g["answer"]))
+            ),
             None,
         )
         if first is None:

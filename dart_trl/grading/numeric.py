@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import cmath
 import re
-from fractions import Fraction
 from collections.abc import Mapping
+from fractions import Fraction
 
 MAX_TOKENS = 300
 MAX_EXPONENT = 64.0
@@ -63,7 +63,9 @@ class _Parser:
     """Evaluates tokens at ``point`` in complex floats, or, with ``exact``, in fractions (then only
     numbers, ``+ - * / \\frac`` and integer powers: anything else gives up)."""
 
-    def __init__(self, tokens: list[tuple[str, str]], point: Mapping[str, complex], exact: bool = False) -> None:
+    def __init__(
+        self, tokens: list[tuple[str, str]], point: Mapping[str, complex], exact: bool = False
+    ) -> None:
         self.tokens, self.i, self.point, self.exact = tokens, 0, point, exact
 
     def peek(self) -> tuple[str, str] | None:
