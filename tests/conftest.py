@@ -25,6 +25,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+def pytest_sessionstart(session):
+    """Under ``CI=true`` the shared data must be there: a run that skipped the real-data tests must not pass."""
+    if os.environ.get("CI", "").lower() == "true" and not (SHARED_DATA / "hub").is_dir():
+        raise pytest.UsageError(f"CI=true but the shared data directory {SHARED_DATA} (with hub/) is absent")
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip tests marked ``vllm`` when no vLLM build is installed."""
     if importlib.util.find_spec("vllm") is not None:
@@ -43,12 +49,20 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", arch="llama")
 
 
-@pytest.fixture
-def shared_data() -> Path:
-    """The real benchmark files in ../shared/data; the test is skipped when they are absent."""
+def require_shared_data() -> Path:
+    """``../shared/data``: the test is skipped when it is absent, except under ``CI=true``, where its
+    absence fails the test (CI must never turn green by skipping the real-data tests)."""
     if not SHARED_DATA.is_dir():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the shared data directory {SHARED_DATA} is absent")
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real benchmark files in ../shared/data (see :func:`require_shared_data`)."""
+    return require_shared_data()
 
 
 @pytest.fixture

@@ -1,19 +1,13 @@
 """Grader checks on the shared benchmark data (skipped when ../shared/data is absent)."""
 
 import json
-from pathlib import Path
-
 import pytest
+from conftest import require_shared_data
 
 from dart_trl.grading import Grader, extract_answer, last_boxed
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-
 def _rows(name):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"shared data file {path} is absent")
+    path = require_shared_data() / name
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

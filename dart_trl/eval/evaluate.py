@@ -328,7 +328,7 @@ def assign_votes(rows: Sequence[dict[str, Any]], same: Callable[[str, str], bool
     same, so that ``\\frac{12}{2}``, ``6.0`` and ``6`` are one vote.
 
     Correct answers all equal the gold, so they are one answer; a wrong answer joins the first earlier
-    wrong answer that ``same`` (the grader) finds equivalent. A sample with no answer, or cut off by
+    wrong answer with the same text or that ``same`` (the grader) finds equivalent. A sample with no answer, or cut off by
     ``max_tokens``, does not vote (``vote`` is None).
     """
     groups: list[dict[str, Any]] = []  # the first sample of each answer given so far
@@ -340,7 +340,8 @@ def assign_votes(rows: Sequence[dict[str, Any]], same: Callable[[str, str], bool
             (
                 g
                 for g in groups
-                if g["correct"] == r["correct"] and (r["correct"] or same(r["answer"], g["answer"]))
+                if g["correct"] == r["correct"]
+                and (r["correct"] or _same_text(r["answer"], g["answer"]) or same(r["answer"], g["answer"]))
             ),
             None,
         )
@@ -348,6 +349,10 @@ def assign_votes(rows: Sequence[dict[str, Any]], same: Callable[[str, str], bool
             groups.append(r)
             first = r
         r["vote"] = first["sample"]
+
+
+def _same_text(a: str, b: str) -> bool:
+    return a.split() == b.split()
 
 
 class LazySampler:
