@@ -17,6 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 Answer = Callable[[str, int, "int | None"], list[str]]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the client opens up to max_concurrency connections at once
+    daemon_threads = True
+
+
 class ScriptedServer:
     """An OpenAI-compatible ``/v1/completions`` endpoint answering from ``answer``; a context manager."""
 
@@ -25,8 +30,7 @@ class ScriptedServer:
         self.requests = 0
         self.unknown: list[str] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -47,6 +51,8 @@ class ScriptedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connections
+
             def log_message(self, *args: object) -> None:  # keep the test output clean
                 pass
 

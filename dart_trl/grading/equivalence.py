@@ -450,7 +450,9 @@ def _compare_structure(
     pred: str, gold: str, opts: Options, symbolic: SymbolicFn | None, depth: int
 ) -> bool | None:
     """Compare tuples / sets / lists / matrices item by item; None when both are single leaves."""
-    ps, gs = _dedupe(_shape(pred)), _dedupe(_shape(gold))
+    ps, gs = _shape(pred), _shape(gold)
+    if opts.answer_type not in ORDERED_TYPES:  # a list in order keeps its repeats: [1, 1] is not [1]
+        ps, gs = _dedupe(ps), _dedupe(gs)
     if ps.kind == "single" and gs.kind == "single":
         if (ps.items[0], gs.items[0]) != (pred, gold):
             return compare_normalized(ps.items[0], gs.items[0], opts, symbolic, depth + 1)
