@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from benchmark_files import FILES, read_raw
 from conftest import SHARED_DATA, require_shared_data
 from scripted_openai import ScriptedServer
 
@@ -30,51 +31,6 @@ N = 5  # samples per question in the sampled run
 SAMPLED_ITEMS = 250  # questions per benchmark in the sampled run
 SEED = 1000
 WRONG = [f"-98765{j}.5" for j in range(N)]  # wrong answers no gold equals (checked below)
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` of ``text`` (braces matched by hand)."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 0, start + len("\\boxed")
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i + 1 : j]
-    return None
-
-
-def theoremqa_gold(row: dict) -> str:
-    answer = row["Answer"]
-    return "[" + ", ".join(str(a) for a in answer) + "]" if isinstance(answer, list) else str(answer)
-
-
-# benchmark: (file, question field, gold as the benchmark's paper reads it)
-FILES = {
-    "gsm8k": (
-        "gsm8k-test.jsonl",
-        "question",
-        lambda r: r["answer"].split("####")[-1].strip().replace(",", ""),
-    ),
-    "college_math": ("college-math-test.jsonl", "question", lambda r: str(r["answer"])),
-    "deepmind_math": ("deepmind-mathematics.json", "question", lambda r: str(r["answer"])),
-    "olympiadbench": (
-        "olympiadbench-OE_TO_maths_en_COMP.json",
-        "question",
-        lambda r: ", ".join(r["final_answer"]),
-    ),
-    "theoremqa": ("theoremqa.json", "Question", theoremqa_gold),
-    "minerva_math": ("minerva-math-test.jsonl", "problem", lambda r: last_boxed(r["solution"])),
-    "aime24": ("aime24-test.jsonl", "problem", lambda r: str(r["answer"])),
-    "amc23": ("amc23-test.jsonl", "problem", lambda r: str(r["answer"])),
-}
-
-
-def read_raw(path: Path) -> list[dict]:
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return json.loads(path.read_text())
 
 
 def equivalent_form(bench: str, row: dict, gold: str) -> str | None:

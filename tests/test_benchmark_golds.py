@@ -1,0 +1,77 @@
+"""The golds of every benchmark file in ``../shared/data``, item by item.
+
+For each item: the gold the loader hands the grader is the one Python's ``json`` reads from the raw
+file (through the benchmark's published reading: ``####`` for GSM8K, the last ``\\boxed{}`` of a
+Minerva solution, ...); the published answer, boxed, grades correct against it; a perturbed answer
+grades wrong.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from benchmark_files import FILES, read_raw
+
+from dart_trl.eval.benchmarks import BENCHMARKS, load_benchmark
+from dart_trl.grading import Grader
+
+pytestmark = pytest.mark.slow
+
+
+def perturb(gold: str, opts: dict) -> str:
+    """A different answer close to ``gold``: a flipped boolean, the next choice letter, a number moved
+    past its tolerance, or +1 on the last integer of its final value (not an exponent nor the base of a
+    power: ``11^0 == 10^0``); ``+ 1`` when that value has no digit."""
+    kind = (opts.get("answer_type") or "").lower()
+    if kind == "bool":
+        return "False" if gold.strip().lower() == "true" else "True"
+    m = re.fullmatch(r"\(?([a-eA-E])\)?", gold.strip())
+    if m:
+        return gold.replace(m.group(1), chr(ord(m.group(1)) + 1))
+    if opts.get("abs_tol") and re.fullmatch(r"-?\d+(?:\.\d+)?", gold.strip()):
+        return str(float(gold) + 10 * float(opts["abs_tol"]) + 1)
+    if re.fullmatch(r"-?\d+\.\d{6,}", gold.strip()):  # a long decimal: past float64 noise (README, Grading)
+        whole, _, digits = gold.strip().partition(".")
+        return f"{int(whole) + (-1 if whole.startswith('-') else 1)}.{digits}"
+    head, equals, last = gold.rpartition("=")  # a derivation a = b = c is judged by its final value
+    power = r"(?![\d.]*\s*\^(?!\{\\circ\}))"  # not the base of a power (a degree sign is no power)
+    ints = list(re.finditer(rf"(?<![\d^{{])\d+{power}", last)) or list(re.finditer(r"\d+", last))
+    if ints:
+        hit = ints[-1]
+        return head + equals + last[: hit.start()] + str(int(hit.group()) + 1) + last[hit.end() :]
+    if "\\infty" in last:
+        return head + equals + last.replace("\\infty", "0")  # infinity + 1 is still infinity
+    value = last.rstrip().removesuffix("$")  # inside the math: "$... = i$" -> "$... = i + 1$"
+    return head + equals + value + " + 1" + last[len(value) :]
+
+
+@pytest.mark.parametrize("bench", list(FILES))
+def test_golds_are_the_files_and_grade_themselves_right_and_perturbed_wrong(bench, shared_data):
+    name, _, gold_of = FILES[bench]
+    rows = read_raw(shared_data / name)
+    loaded = load_benchmark(BENCHMARKS[bench], [str(shared_data / name)])
+    assert [item.index for item in loaded.items] == list(range(len(rows)))
+    differ = [
+        (it.index, it.gold, gold_of(rows[it.index]))
+        for it in loaded.items
+        if it.gold != gold_of(rows[it.index])
+    ]
+    assert not differ, f"{name}: {len(differ)} golds differ from the file, first: {differ[:5]}"
+
+    checks = []
+    for item in loaded.items:
+        checks.append((item, f"So the final answer is \\boxed{{{item.gold}}}.", True))
+        checks.append((item, f"So the final answer is \\boxed{{{perturb(item.gold, item.options)}}}.", False))
+    # A perturbed worked solution can keep math-verify busy past its deadline: a timeout grades it wrong,
+    # which is what is asserted; a published answer is decided before any symbolic check.
+    with Grader(timeout=2) as grader:
+        verdicts = grader.grade_batch(
+            {"completion": text, "gold": it.gold, **it.options} for it, text, _ in checks
+        )
+    failures = [
+        (it.index, it.gold, v.answer, v.reason)
+        for (it, _, expected), v in zip(checks, verdicts, strict=True)
+        if v.correct != expected
+    ]
+    assert not failures, f"{name}: {len(failures)} golds mis-graded, first: {failures[:5]}"
