@@ -61,6 +61,10 @@ def test_eval_check_names_the_missing_model_directory(tmp_path):
         ("outputs/sft-llama3-8b-prop2diff", "outputs/eval/sft-llama3-8b-prop2diff"),
         ("outputs/sft-llama3-8b-prop2diff/", "outputs/eval/sft-llama3-8b-prop2diff"),
         ("hkust-nlp/dart-math-llama3-8b-prop2diff", "outputs/eval/dart-math-llama3-8b-prop2diff"),
+        (
+            "outputs/grpo-llama3-8b/level3/final",
+            "outputs/eval/grpo-llama3-8b-level3",
+        ),  # not outputs/eval/final
     ],
 )
 def test_eval_output_dir_defaults_to_one_per_model(model, expected):

@@ -178,8 +178,12 @@ class EvalArguments:
 
 
 def model_dir_name(model: str) -> str:
-    """The last part of a model's Hub id or local path (``outputs/sft-llama3-8b/`` -> ``sft-llama3-8b``)."""
-    return Path(model.rstrip("/")).name
+    """The last part of a model's Hub id or local path (``outputs/sft-llama3-8b/`` -> ``sft-llama3-8b``); for a
+    GRPO stage's final weights ``<run>/<stage>/final``, ``<run>-<stage>``."""
+    parts = Path(model.rstrip("/")).parts
+    if len(parts) >= 3 and parts[-1] == "final":  # grpo.stages.FINAL_DIR (no job imports another job)
+        return f"{parts[-3]}-{parts[-2]}"
+    return parts[-1] if parts else model
 
 
 RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments)
