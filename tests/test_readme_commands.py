@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -106,7 +107,10 @@ def recorded_calls(work, block: str) -> list[list[str]]:
     """Run one README block with the recorders; the calls it made, in order."""
     calls = work.parent / "calls"
     calls.write_text("")
-    env = dict(os.environ, CALLS=str(calls), REPO=str(REPO_ROOT))
+    path = os.pathsep.join(
+        [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
+    )  # hf, wandb of this venv
+    env = dict(os.environ, CALLS=str(calls), REPO=str(REPO_ROOT), PATH=path)
     done = subprocess.run(
         ["bash", "-c", PRELUDE + block], cwd=work, env=env, capture_output=True, text=True, timeout=120
     )
