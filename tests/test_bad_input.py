@@ -113,6 +113,8 @@ CASES = [
     ("eval_n_zero", "eval", {"n": 0}, [], ["n must be at least 1"]),
     ("eval_greedy_samples", "eval", {"n": 4}, [], ["n = 4 samples need temperature > 0"]),
     ("unknown_benchmark", "eval", {"benchmarks": ["math5000"]}, [], ["key 'benchmarks'", "math5000"]),
+    ("sft_flash_attn_missing", "sft", {"attn_implementation": "flash_attention_2"}, [], ["flash_attention_2 needs flash-attn"]),
+    ("grpo_flash_attn_missing", "grpo", {"attn_implementation": "flash_attention_2"}, [], ["flash_attention_2 needs flash-attn"]),
     ("levels_fraction", "levels", {"level3_success_fraction": 2.0}, [], ["level3_success_fraction must be in [0, 1]"]),
     # command-line overrides
     ("override_type", "generate", {}, ["--max_tokens", "many"], ["--max_tokens", "invalid int value: 'many'"]),

@@ -158,7 +158,12 @@ def plan_grpo(recipe, tmp_path) -> Plan:
 def plan_eval(recipe, tmp_path) -> Plan:
     from dart_trl.eval.evaluate import EvalArguments, resolve_benchmarks
 
-    runs = resolve_benchmarks(recipe.get(EvalArguments))
+    args = recipe.get(EvalArguments)
+    if any(
+        not isinstance(b, str) and str(b.data_files).startswith("benchmark-data/") for b in args.benchmarks
+    ):
+        return Plan(skip="reads benchmark-data/ (test_readme_commands.py fills it with the published copies)")
+    runs = resolve_benchmarks(args)
     if not runs:
         return Plan(skip="names no data source (`dart-trl demo` passes its own benchmark)")
     plan, entries = Plan(), []

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from dart_trl.config.errors import RecipeError
 
 
 def looks_local(name: str) -> bool:
-    """Whether ``name`` is meant as a local path rather than a Hub id (``org/name``)."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
+    """Whether ``name`` is meant as a local path rather than a Hub id (``org/name``): it starts with ``.``,
+    ``/`` or ``~``, has more than one ``/``, or it (or its first part, ``outputs`` of ``outputs/x``) exists here."""
+    path = Path(name).expanduser()
+    first_part_exists = bool(path.parts) and Path(path.parts[0]).exists()
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or path.exists() or first_part_exists
 
 
 def check_model(name: str | None, where: str, key: str = "model_name_or_path") -> None:
@@ -26,3 +30,12 @@ def check_file(name: str | None, where: str, key: str) -> None:
     """A local file or directory named by ``key`` exists (Hub ids are left to the loader)."""
     if name and looks_local(name) and not Path(name).expanduser().exists():
         raise RecipeError(f"{where}: key '{key}': no such file or directory: {name}")
+
+
+def check_attention(attn_implementation: str | None, where: str) -> None:
+    """``attn_implementation: flash_attention_2`` needs the flash-attn package installed."""
+    if attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise RecipeError(
+            f"{where}: attn_implementation flash_attention_2 needs flash-attn, which is not installed "
+            "(install it, or set attn_implementation: sdpa)"
+        )

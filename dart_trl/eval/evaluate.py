@@ -117,9 +117,13 @@ class EvalArguments:
     limit: int | None = field(
         default=None, metadata={"help": "Keep the first `limit` rows of every benchmark (smoke runs)."}
     )
-    output_dir: str = field(
-        default="outputs/eval",
-        metadata={"help": "Where results.json, the per-item JSONL files and the resolved recipe go."},
+    output_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where results.json, the per-item JSONL files and the resolved recipe go (default: "
+            "outputs/eval/<model directory name>, one per model, so `dart-trl compare outputs/eval/*` finds "
+            "every model)."
+        },
     )
     overwrite_output_dir: bool = field(
         default=False,
@@ -170,6 +174,17 @@ class EvalArguments:
             raise ValueError(f"grading_timeout must be > 0 seconds, got {self.grading_timeout}")
         if self.grading_workers is not None and self.grading_workers < 1:
             raise ValueError(f"grading_workers must be at least 1, got {self.grading_workers}")
+        if self.output_dir is None and self.model_name_or_path:
+            self.output_dir = str(Path("outputs/eval") / model_dir_name(self.model_name_or_path))
+
+
+def model_dir_name(model: str) -> str:
+    """The last part of a model's Hub id or local path (``outputs/sft-llama3-8b/`` -> ``sft-llama3-8b``); for a
+    GRPO stage's final weights ``<run>/<stage>/final``, ``<run>-<stage>``."""
+    parts = Path(model.rstrip("/")).parts
+    if len(parts) >= 3 and parts[-1] == "final":  # grpo.stages.FINAL_DIR (no job imports another job)
+        return f"{parts[-3]}-{parts[-2]}"
+    return parts[-1] if parts else model
 
 
 RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments)
@@ -504,13 +519,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
+    recipe.values["output_dir"] = args.output_dir  # the default, one per model, into the resolved recipe
     lock_output_dir(args.output_dir)
     templates = [args.prompt_template or spec.benchmark.template for spec in specs]
     recipe.values["stop"] = sampling.resolve_stop(templates)  # default: the templates' turn markers
     out = prepare_output_dir(args, sampling)
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path
-    run_name = args.run_name or f"eval-{Path(model.rstrip('/')).name}"
+    run_name = args.run_name or f"eval-{model_dir_name(model)}"
     tokenizer = None
     if args.prompt_template == CHAT:
         from transformers import AutoTokenizer

@@ -23,7 +23,7 @@ from dart_trl.config import (
     parse_recipe,
     write_resolved_recipe,
 )
-from dart_trl.config.checks import check_model
+from dart_trl.config.checks import check_attention, check_model
 from dart_trl.grpo.monitor import CurriculumOptions
 from dart_trl.grpo.rewards import REWARDS, check_reward_names
 from dart_trl.grpo.stages import DATA_KEYS, GRPO_CONFIG, Stage, StageSpec, load_stage_dataset, resolve_stages
@@ -138,6 +138,7 @@ def check_recipe(recipe: Recipe) -> list[Stage]:
     top, model = recipe.get(GRPO_CONFIG), recipe.get(MODEL_CONFIG)
     where = str(recipe.path)
     check_model(model.model_name_or_path, where)
+    check_attention(model.attn_implementation, where)
     if model.use_peft:
         raise RecipeError(f"{where}: use_peft is not supported: each stage saves full weights for the next")
     if top.resume_from_checkpoint:

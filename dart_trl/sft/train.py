@@ -23,7 +23,7 @@ from dart_trl.config import (
     parse_recipe,
     write_resolved_recipe,
 )
-from dart_trl.config.checks import check_file, check_model
+from dart_trl.config.checks import check_attention, check_file, check_model
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import end_training, ends_process_group
 from dart_trl.templates import TemplateName
@@ -97,10 +97,7 @@ def validate(recipe: Recipe) -> None:
         raise RecipeError(f"{where}: packing needs max_length (DART-Math packs to 4096)")
     if sft.max_steps <= 0 and sft.num_train_epochs <= 0:
         raise RecipeError(f"{where}: num_train_epochs must be > 0 (or set max_steps)")
-    if model.attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-        raise RecipeError(
-            f"{where}: attn_implementation flash_attention_2 needs flash-attn, which is not installed"
-        )
+    check_attention(model.attn_implementation, where)
     columns = peek_columns(script.dataset_name, script.dataset_split, script.dataset_config)
     check_columns(columns, [script.query_column, script.response_column], f"{where}: {script.dataset_name}")
 
