@@ -24,6 +24,7 @@ EXPECTED = {
     "compare": ["RUN_DIR", "--wandb_group", "--out"],
     "demo": ["--quick", "--backend"],
     "grade": ["--completion-field"],
+    "env": ["dart-trl env"],
 }
 
 
