@@ -25,6 +25,7 @@ EXPECTED = {
     "demo": ["--quick", "--backend"],
     "grade": ["--completion-field"],
     "env": ["dart-trl env"],
+    "doctor": ["--quick", "--deadline", "--output_dir"],
 }
 
 
