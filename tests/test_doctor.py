@@ -38,13 +38,8 @@ def by_name(checks):
 
 
 def flags(command: list[str]) -> dict[str, str]:
-    """The --key value pairs of a command."""
-    start = (
-        command.index("--")
-        if "--" in command
-        else next(i for i, a in enumerate(command) if a.startswith("--"))
-    )
-    args = command[start:]
+    """The --key value pairs of a ``python -m dart_trl.cli JOB RECIPE --key value ...`` command."""
+    args = command[5:]
     return dict(zip(args[::2], args[1::2], strict=True))
 
 
