@@ -247,6 +247,7 @@ def table_rows(stdout: str) -> dict[str, tuple[str, str, str]]:
     return rows
 
 
+@pytest.mark.slow
 def test_doctor_quick_runs_every_job_on_this_node(tmp_path):
     out = tmp_path / "doctor"
     done = run_job(
