@@ -55,6 +55,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "dart_trl.grading.cli", "grade a JSONL/Parquet file of completions against gold answers"
     ),
     "demo": Subcommand("dart_trl.demo.pipeline", "the whole pipeline on tiny local models, on CPU"),
+    "env": Subcommand("dart_trl.doctor.env", "versions, GPUs and locked-set match, for a bug report"),
+    "doctor": Subcommand(
+        "dart_trl.doctor.run", "run the whole pipeline on a tiny model on this node: what works"
+    ),
 }
 
 

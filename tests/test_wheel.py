@@ -86,3 +86,12 @@ def test_installed_wheel_starts_the_demo(wheel_venv, tmp_path):
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
         demo.wait(timeout=60)
+
+
+def test_installed_wheel_ships_the_locks_for_env(wheel_venv, tmp_path):
+    """`dart-trl env` from the wheel compares the environment with the locks the wheel carries (this venv
+    reuses another's packages, so it matches neither)."""
+    done = run_in(wheel_venv, [wheel_venv / "bin" / "dart-trl", "env"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "- Locked set: matches neither lock" in done.stdout, done.stdout
+    assert "differences from constraints/cpu.txt" in done.stdout, done.stdout
