@@ -4,6 +4,7 @@ the independent truth the eval tests compare the project's loaders and metrics w
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 
@@ -50,3 +51,30 @@ def read_raw(path: Path) -> list[dict]:
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return json.loads(path.read_text())
+
+
+def perturb(gold: str, opts: dict) -> str:
+    """A different answer close to ``gold``: a flipped boolean, the next choice letter, a number moved
+    past its tolerance, or +1 on the last integer of its final value (not an exponent nor the base of a
+    power: ``11^0 == 10^0``); ``+ 1`` when that value has no digit."""
+    kind = (opts.get("answer_type") or "").lower()
+    if kind == "bool":
+        return "False" if gold.strip().lower() == "true" else "True"
+    m = re.fullmatch(r"\(?([a-eA-E])\)?", gold.strip())
+    if m:
+        return gold.replace(m.group(1), chr(ord(m.group(1)) + 1))
+    if opts.get("abs_tol") and re.fullmatch(r"-?\d+(?:\.\d+)?", gold.strip()):
+        return str(float(gold) + 10 * float(opts["abs_tol"]) + 1)
+    if re.fullmatch(r"-?\d+\.\d{6,}", gold.strip()):  # a long decimal: past float64 noise (README, Grading)
+        whole, _, digits = gold.strip().partition(".")
+        return f"{int(whole) + (-1 if whole.startswith('-') else 1)}.{digits}"
+    head, equals, last = gold.rpartition("=")  # a derivation a = b = c is judged by its final value
+    power = r"(?![\d.]*\s*\^(?!\{\\circ\}))"  # not the base of a power (a degree sign is no power)
+    ints = list(re.finditer(rf"(?<![\d^{{])\d+{power}", last)) or list(re.finditer(r"\d+", last))
+    if ints:
+        hit = ints[-1]
+        return head + equals + last[: hit.start()] + str(int(hit.group()) + 1) + last[hit.end() :]
+    if "\\infty" in last:
+        return head + equals + last.replace("\\infty", "0")  # infinity + 1 is still infinity
+    value = last.rstrip().removesuffix("$")  # inside the math: "$... = i$" -> "$... = i + 1$"
+    return head + equals + value + " + 1" + last[len(value) :]

@@ -355,3 +355,26 @@ def test_rows_without_gold_or_query_are_skipped_and_reported(tiny_model, tmp_pat
     assert average == pytest.approx((arith_metrics["accuracy"] + results["gsm8k"]["accuracy"]) / 2)
     assert "arith: 5 rows skipped, not scored (index 1: no gold answer" in printed
     assert "gsm8k: 1 row skipped, not scored (index 1: no gold answer" in printed
+
+
+def test_a_rerun_with_the_same_recipe_and_seed_gives_identical_records(tiny_model, bench_files, tmp_path):
+    """Sampled eval (temperature 1, 2 samples) reproduces exactly on one machine (docs/demo.md)."""
+    outputs = []
+    for attempt in ("first", "second"):
+        recipe = write_recipe(
+            tmp_path / f"{attempt}.yaml",
+            model_name_or_path=str(tiny_model),
+            benchmarks=bench_files,
+            backend="transformers",
+            temperature=1.0,
+            n=2,
+            max_tokens=8,
+            seed=3,
+            output_dir=str(tmp_path / attempt),
+            report_to="none",
+        )
+        assert run_guarded("eval", main, [recipe]) == 0
+        outputs.append({p.name: read_jsonl(p) for p in sorted((tmp_path / attempt).glob("*.jsonl"))})
+    assert outputs[0].keys() == {"gsm8k.jsonl", "theoremqa.jsonl"}
+    assert len({r["completion"] for rows in outputs[0].values() for r in rows}) > 2  # sampled, not constant
+    assert outputs[0] == outputs[1]
