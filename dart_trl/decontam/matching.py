@@ -68,7 +68,7 @@ def masked(words: Sequence[str]) -> list[str]:
 
 def ngrams(words: Sequence[str], n: int) -> Iterable[Tokens]:
     """The ``n``-token runs of ``words``, in order (none when it is shorter than ``n``)."""
-    return zip(*(words[i:] for i in range(n)))
+    return zip(*(words[i:] for i in range(n)), strict=False)
 
 
 @dataclass(frozen=True)
@@ -152,13 +152,13 @@ class Index:
 
     def _whole_questions(self, words: list[str], sentences: list[str]) -> Iterable[int]:
         """The questions matched whole: short runs anywhere in ``words``, very short ones as sentences."""
-        if self.run_lengths and not self.run_lengths.keys().isdisjoint(zip(words, words[1:])):
-            for i, start in enumerate(zip(words, words[1:])):
+        if self.run_lengths and not self.run_lengths.keys().isdisjoint(zip(words, words[1:], strict=False)):
+            for i, start in enumerate(zip(words, words[1:], strict=False)):
                 for length in self.run_lengths.get(start, ()):
                     yield from self.short_runs.get(tuple(words[i : i + length]), ())
         if self.short:
             candidates = [" ".join(words), *sentences]
-            candidates += [f"{a} {b}" for a, b in zip(sentences, sentences[1:])]
+            candidates += [f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False)]
             for candidate in candidates:
                 yield from self.short.get(candidate, ())
 
