@@ -1,21 +1,22 @@
 """Normalised word n-grams of benchmark questions, and the rows of a dataset that contain them.
 
-Text is normalised before it is compared: lower case; LaTeX math delimiters (``$``, ``\\(``, ``\\[``)
-and layout commands (``\\left``, ``\\text``, ``\\displaystyle``, ...) dropped; ``\\dfrac``/``\\tfrac``
-read as ``\\frac``; thousands commas removed. The tokens are then runs of letters, runs of digits and
-the operators ``+ - * / = < > ^``; every other character only separates tokens, so spacing (inside
-math too) and punctuation do not matter.
+Text is normalised before it is compared: lower case; curly quotes straight; thousands commas dropped;
+each math span (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``) loses its delimiters and all its
+spacing, so a formula is one word however it was spaced; everywhere, LaTeX layout commands
+(``\\left``, ``\\text``, ``\\displaystyle``, ``\\,`` ...), backslashes, braces and ``~`` are dropped, and
+``\\dfrac``/``\\tfrac`` read as ``frac``. Words are then the whitespace-separated pieces, without the
+punctuation at their ends (``.,;:!?"'``). An n-gram is ``n`` consecutive words.
 
 A row matches a benchmark question in one of three ways, checked in this order:
 
-- ``ngram``: the row shares an ``n``-token run with the question (open-r1's rule), not counting runs
+- ``ngram``: the row shares an ``n``-word run with the question (open-r1's rule), not counting runs
   that occur in ``common_questions`` or more questions of one benchmark (boilerplate such as a shared
   instruction, which says nothing about a particular question);
-- ``whole_question``: the question is shorter than ``n`` tokens (or all its runs are boilerplate) and
+- ``whole_question``: the question is shorter than ``n`` words (or all its runs are boilerplate) and
   the row holds its whole token sequence, anywhere; a question of fewer than :data:`SHORT_RUN_MIN`
   tokens must instead be the whole row, one of its sentences or two consecutive sentences of it;
-- ``numbers_changed``: with every number replaced by ``#``, the row contains every ``n``-token run of
-  the question (a question of at least ``n`` tokens whose numbers were changed). Short questions are
+- ``numbers_changed``: with every number replaced by ``#``, the row contains every ``n``-word run of
+  the question (a question of at least ``n`` words whose numbers were changed). Short questions are
   exempt: with its numbers masked, a short question is a template, not a question.
 """
 
@@ -25,49 +26,59 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-_FRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 _LAYOUT = re.compile(
     r"\\(?:left|right|[bB]igg?[lr]?|displaystyle|textstyle|text|textbf|textit|textrm|mathrm|mathbf|mathit|"
-    r"operatorname|mbox|quad|qquad)(?![a-zA-Z])"
+    r"operatorname|mbox|quad|qquad|[,;:! ])(?![a-zA-Z])"
 )
+_FRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_TOKEN = re.compile(r"[^\W\d_]+|\d+|[+\-*/=<>^]")
-_BREAK = "|"  # a sentence end among the tokens: . ? ! before a space, or a newline
-_TOKEN_OR_BREAK = re.compile(r"[^\W\d_]+|\d+|[+\-*/=<>^]|[.?!](?=\s)|\n")
-_AS_BREAK = str.maketrans({".": _BREAK, "?": _BREAK, "!": _BREAK, "\n": _BREAK})
+_SPACE = re.compile(r"\s+")
+_DROP = str.maketrans({"\\": None, "{": None, "}": None, "~": None, "\u2019": "'", "\u2018": "'", "\u201c": '"',
+                       "\u201d": '"'})  # fmt: skip
+_PUNCT = ".,;:!?\"'"
+_WORD_OR_BREAK = re.compile(rf"[^\s{_PUNCT}]+(?:[{_PUNCT}]+[^\s{_PUNCT}]+)*|[.?!](?=\s)|\n")
+_DIGITS = re.compile(r"\d+")
 NUMBER = "#"
-SHORT_RUN_MIN = 4  # tokens a short question needs to match anywhere in a row (fewer: a whole sentence)
+SHORT_RUN_MIN = 2  # words a short question needs to match anywhere in a row (fewer: a whole sentence)
 
 Tokens = tuple[str, ...]
 
 
+def _compact_math(match: re.Match) -> str:
+    body = next(group for group in match.groups() if group is not None)
+    return " " + _SPACE.sub("", _LAYOUT.sub("", body)) + " "
+
+
 def _normalise(text: str) -> str:
-    if "\\" in text:
-        text = _LAYOUT.sub(" ", _FRAC.sub(r"\\frac", text))
     if "," in text:
         text = _THOUSANDS.sub("", text)
-    return text.lower()
+    if "$" in text or "\\" in text:
+        text = _MATH.sub(_compact_math, text)
+        text = _FRAC.sub("frac", _LAYOUT.sub(" ", text))
+    return text.translate(_DROP).lower()
 
 
 def tokens(text: str) -> list[str]:
-    """The normalised tokens of ``text`` (see the module docstring)."""
-    return _TOKEN.findall(_normalise(text))
+    """The normalised words of ``text`` (see the module docstring)."""
+    return [w for w in _WORD_OR_BREAK.findall(_normalise(text)) if w != "\n" and w not in ".?!"]
 
 
 def words_and_sentences(text: str) -> tuple[list[str], list[str]]:
-    """The normalised tokens of ``text``, and each of its sentences as its tokens joined by spaces
+    """The normalised words of ``text``, and each of its sentences as its words joined by spaces
     (sentences end at ``.?!`` before a space, and at newlines)."""
-    marked = " ".join(_TOKEN_OR_BREAK.findall(_normalise(text))).translate(_AS_BREAK)
-    return marked.replace(_BREAK, " ").split(), [s for part in marked.split(_BREAK) if (s := part.strip())]
+    found = _WORD_OR_BREAK.findall(_normalise(text))
+    marked = " ".join("\n" if w in (".", "?", "!") else w for w in found)  # a word never holds a space
+    return marked.split(), [s for part in marked.split("\n") if (s := part.strip())]
 
 
 def masked(words: Sequence[str]) -> list[str]:
-    """``words`` with every number token replaced by ``#``."""
-    return [NUMBER if w.isdigit() else w for w in words]
+    """``words`` with every number (a run of digits, also inside a word) replaced by ``#``."""
+    return _DIGITS.sub(NUMBER, " ".join(words)).split()
 
 
 def ngrams(words: Sequence[str], n: int) -> Iterable[Tokens]:
-    """The ``n``-token runs of ``words``, in order (none when it is shorter than ``n``)."""
+    """The ``n``-word runs of ``words``, in order (none when it is shorter than ``n``)."""
     return zip(*(words[i:] for i in range(n)), strict=False)
 
 
