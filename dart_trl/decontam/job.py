@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     validate(recipe)
     from dart_trl.data import load_table
     from dart_trl.decontam.questions import resolve
-    from dart_trl.decontam.scan import build_index, scan
+    from dart_trl.decontam.scan import build_index, column_values, scan
     from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
 
     args = recipe.get(DecontaminateArguments)
@@ -213,14 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     sources = resolve(args.benchmarks, f"{recipe.path}: key 'benchmarks'")
     index, cached = build_index(sources, args.ngram_size, args.common_questions, args.cache_dir)
     table = load_table(args.dataset_name, args.dataset_split, args.dataset_config)
-    columns = {c: table[c] for c in (args.query_column, args.response_column) if c}
+    columns = column_values(table, [c for c in (args.query_column, args.response_column) if c])
     result = scan(columns, index, args.num_proc)
     seconds = time.perf_counter() - started
     dropped = result.contaminated(near=args.drop_near_matches)
     clean = table.select(sorted(set(range(len(table))) - set(dropped)))
 
     write_resolved_recipe(recipe, out)
-    records = match_records(result, table[args.id_column] if args.id_column else None)
+    ids = column_values(table, [args.id_column])[args.id_column] if args.id_column else None
+    records = match_records(result, ids)
     with open(out / MATCHES_NAME, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
     clean_dir = write_clean(clean, args.dataset_name, out / CLEAN_DIR)

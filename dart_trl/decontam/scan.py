@@ -69,6 +69,12 @@ def build_index(
     return Index(questions, ngram_size, common_questions), cached
 
 
+def column_values(table, columns) -> dict[str, list]:
+    """The values of ``columns`` of a ``datasets.Dataset`` as Python lists, read in one pass through Arrow
+    (indexing the dataset row by row costs more than the matching)."""
+    return table.select_columns(list(columns)).to_dict()
+
+
 def _scan_chunk(span: tuple[int, int]) -> list[tuple[int, list[RowMatch]]]:
     index: Index = _SHARED["index"]  # type: ignore[assignment]
     columns: dict[str, list] = _SHARED["columns"]  # type: ignore[assignment]

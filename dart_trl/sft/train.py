@@ -115,9 +115,10 @@ def decontaminated(recipe: Recipe, table) -> tuple[object, int]:
     """``table`` after the recipe's benchmark check (``decontaminate``; refuse raises), and the number of
     rows it dropped."""
     from dart_trl.decontam import guard
+    from dart_trl.decontam.scan import column_values
 
     script = recipe.get(SFTScriptArguments)
-    texts = {c: table[c] for c in (script.query_column, script.response_column)}
+    texts = column_values(table, [script.query_column, script.response_column])
     dropped = guard.apply(recipe.get(DecontaminationArguments), texts, str(recipe.path), "sft")
     return (table.select(sorted(set(range(len(table))) - set(dropped))) if dropped else table), len(dropped)
 
