@@ -267,3 +267,71 @@ def test_clean_copy_trains(planted, tmp_path, tiny_model):
     assert cli.main(["decontaminate", recipe]) == 0
     assert sft.main([sft_recipe(tmp_path, tiny_model, out / job.CLEAN_DIR), "--max_steps", "1"]) == 0
     assert (tmp_path / "model" / "config.json").is_file()
+
+
+def with_answers(planted, tmp_path):
+    """The planted rows as an RL/DARS pool: id, query, answer, level."""
+    data, rows, truth, benchmarks = planted
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(
+        "".join(
+            json.dumps({"id": r["uid"], "query": r["query"], "answer": "1", "level": 1}) + "\n" for r in rows
+        )
+    )
+    return pool
+
+
+def grpo_recipe(tmp_path, tiny_model, pool, **extra):
+    values = yaml.safe_load((REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml").read_text())
+    values.update(
+        model_name_or_path=str(tiny_model),
+        dataset=str(pool),
+        output_dir=str(tmp_path / "grpo"),
+        stages=[{"name": "level1", "levels": [1], "max_steps": 1}],
+        report_to="none",
+        **extra,
+    )
+    return write_recipe(tmp_path, **values)
+
+
+def test_grpo_guard_refuses_and_drops(planted, tmp_path, tiny_model, capsys):
+    from dart_trl.config import parse_recipe
+    from dart_trl.grpo import train as grpo
+
+    data, rows, truth, benchmarks = planted
+    pool = with_answers(planted, tmp_path)
+    exact = sorted(row for row, t in truth.items() if t[2] != "numbers_changed")
+    assert cli.main(["grpo", grpo_recipe(tmp_path, tiny_model, pool, decontaminate=benchmarks)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("dart-trl grpo: error: ") and "stage 'level1'" in err
+    assert f"{len(exact)} of {len(rows)} rows contain benchmark questions" in err
+    assert not (tmp_path / "grpo").exists()
+
+    recipe = grpo_recipe(tmp_path, tiny_model, pool, decontaminate=benchmarks, decontaminate_action="drop")
+    parsed, _ = parse_recipe([recipe], "grpo", grpo.RECIPE_TYPES)
+    (plan,) = grpo.plan_stages(parsed)
+    assert plan.dataset["query"] == [r["query"] for i, r in enumerate(rows) if i not in exact]
+    assert plan.dataset["prompt_id"] == list(range(len(rows) - len(exact)))
+
+
+def test_generate_guard_refuses_and_drops_before_sampling(planted, tmp_path, capsys):
+    data, rows, truth, benchmarks = planted
+    pool = with_answers(planted, tmp_path)
+    exact = sorted(row for row, t in truth.items() if t[2] != "numbers_changed")
+    values = yaml.safe_load((REPO_ROOT / "recipes" / "dars_tiny_cpu.yaml").read_text())
+    values.update(
+        pools=[{"source": str(pool), "id": "id", "query": "query", "answer": "answer", "level": "level"}],
+        output_dir=str(tmp_path / "dars"),
+        decontaminate=benchmarks,
+        report_to="none",
+    )
+    recipe = write_recipe(tmp_path, **values)
+    assert cli.main(["generate", recipe, "--plan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{len(exact)} of {len(rows)} rows contain benchmark questions" in err
+    assert f"first ids: {', '.join(rows[r]['uid'] for r in exact[:5])}, ..." in err
+
+    assert cli.main(["generate", recipe, "--plan", "--decontaminate_action", "drop"]) == 0
+    captured = capsys.readouterr()
+    assert f"dart-trl generate: decontamination: {len(exact)} of {len(rows)} rows" in captured.err
+    assert f"{len(rows) - len(exact)} queries" in captured.out
