@@ -1,9 +1,9 @@
 """Speed and memory of ``dart-trl decontaminate`` on a DART-sized dataset (590k rows) against every
 registered benchmark that is available locally.
 
-No DART dataset is reachable offline, so the rows are synthetic: each is a benchmark question from
-``../shared/data`` with its words shuffled (the length and vocabulary of real math questions, almost
-never an 8-word run of one), plus ``--planted`` verbatim copies of benchmark questions. With
+No DART dataset is reachable offline, so the rows are synthetic: each is a benchmark question of 8 or
+more words from ``../shared/data`` with its words shuffled (the length and vocabulary of real math
+questions, almost never an 8-word run of one), plus ``--planted`` verbatim copies of benchmark questions. With
 ``--responses`` each row also gets a ~250-word response made the same way, checked too. The
 benchmarks are the shared files (GSM8K, CollegeMath, DeepMind Mathematics, OlympiadBench, TheoremQA,
 Minerva, AIME24, AMC23) and the MATH/MATH-500 schema files in ``../shared/data/hub`` (a few made-up
@@ -51,7 +51,9 @@ def write_rows(path: Path, rows: int, planted: int, responses: bool, seed: int =
 
     rng = random.Random(seed)
     questions = [r[field] for name, (file, field) in BENCHMARK_FILES.items() for r in read_rows(file)]
-    words = [q.split() for q in questions]
+    words = [
+        q.split() for q in questions if len(q.split()) >= 8
+    ]  # a shuffled 2-word question is often itself
     query = []
     for _ in range(rows):
         chosen = list(rng.choice(words))
