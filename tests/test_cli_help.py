@@ -24,6 +24,7 @@ EXPECTED = {
     "compare": ["RUN_DIR", "--wandb_group", "--out"],
     "demo": ["--quick", "--backend"],
     "grade": ["--completion-field"],
+    "decontaminate": ["--benchmarks YAML", "BenchmarkSpec mapping", "--ngram_size", "--id_column"],
 }
 
 

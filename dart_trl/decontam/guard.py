@@ -37,7 +37,7 @@ class DecontaminationArguments:
         },
     )
     decontaminate_ngram_size: int = field(
-        default=8, metadata={"help": "Tokens per n-gram of the check (see `dart-trl decontaminate`)."}
+        default=8, metadata={"help": "Words per n-gram of the check (see `dart-trl decontaminate`)."}
     )
 
     def __post_init__(self) -> None:

@@ -60,7 +60,7 @@ class DecontaminateArguments:
         },
     )
     ngram_size: int = field(
-        default=8, metadata={"help": "Tokens per n-gram (open-r1 uses 8); shorter questions match whole."}
+        default=8, metadata={"help": "Words per n-gram (open-r1 uses 8); shorter questions match whole."}
     )
     common_questions: int = field(
         default=5,
