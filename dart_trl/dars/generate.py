@@ -92,14 +92,14 @@ def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
     check_benchmarks(recipe.get(DecontaminationArguments), where)
 
 
-def decontaminated(recipe: Recipe, queries: list[Query]) -> list[Query]:
+def decontaminated(recipe: Recipe, queries: list[Query]) -> tuple[list[Query], int]:
     """The pool after the recipe's benchmark check (``decontaminate``): refused (``RecipeError``), or without
-    the queries that contain a benchmark question."""
+    the queries that contain a benchmark question; and how many were dropped."""
     from dart_trl.decontam import guard
 
     texts, ids = {"query": [q.query for q in queries]}, [q.query_id for q in queries]
     dropped = set(guard.apply(recipe.get(DecontaminationArguments), texts, str(recipe.path), "generate", ids))
-    return [q for i, q in enumerate(queries) if i not in dropped] if dropped else queries
+    return [q for i, q in enumerate(queries) if i not in dropped], len(dropped)
 
 
 def allocation_config(args: DarsArguments) -> AllocationConfig:
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     queries, reports = load_pools(args.pools, str(recipe.path))
     for report in reports:
         print(report.line())
-    queries = decontaminated(recipe, queries)  # before any sampling, --plan included
+    queries, dropped = decontaminated(recipe, queries)  # before any sampling, --plan included
     known = known_difficulty(recipe, args, queries)  # over the whole pool, so every shard sees the same
     queries = select_shard(queries, shard)
     if shard is not None:
@@ -249,7 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     from dart_trl.grading import Grader
 
     run = _start_wandb(
-        recipe, args, output_dir, num_queries=len(queries), shard=options.shard, **coverage_config(known)
+        recipe,
+        args,
+        output_dir,
+        num_queries=len(queries),
+        shard=options.shard,
+        decontaminated_queries=dropped,
+        **coverage_config(known),
     )
     reporter = Reporter(run, len(queries))
     with Grader(mode="default", timeout=args.grading_timeout) as grader:

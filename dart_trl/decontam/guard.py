@@ -3,7 +3,8 @@
 With ``decontaminate: [benchmarks...]`` a job matches its data against those benchmarks before it
 samples or trains. ``decontaminate_action: refuse`` (the default) stops the job with exit code 2,
 naming how many rows match each benchmark and the first ones; ``drop`` leaves them out. Either way the
-outcome is printed and goes into the job's W&B config.
+outcome is printed; ``sft`` and ``generate`` also put the rows dropped into their W&B config
+(``decontaminated_rows``, ``decontaminated_queries``).
 """
 
 from __future__ import annotations
