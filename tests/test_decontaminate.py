@@ -1,6 +1,7 @@
-"""`dart-trl decontaminate` and the `decontaminate` guard of `sft`: planted copies of real benchmark
-questions (verbatim, re-spaced, re-cased, with a prefix or suffix, short ones, numbers changed) among
-clean rows, found by row and benchmark index read from the raw files; the clean copy trains."""
+"""`dart-trl decontaminate` and the `decontaminate` guard of `generate`, `sft` and `grpo`: planted copies
+of real benchmark questions (verbatim, re-spaced inside and outside math delimiters, re-cased, with a
+prefix or suffix, short ones, numbers changed) among clean rows, found by row and benchmark index read
+from the raw files; the clean copy trains."""
 
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ def planted(shared_data, tmp_path):
     c = first_unique(college, "question", lambda t: "$" in t and len(t.split()) > 12)
     o = first_unique(olympiad, "question", lambda t: len(t.split()) > 20)
     m = first_unique(minerva, "problem", lambda t: "$" in t and len(t.split()) > 20)
+    d_long = first_unique(
+        dm, "question", lambda t: "$" not in t and "=" in t and " + " in t and len(t.split()) >= 10
+    )
     d_short = first_unique(dm, "question", lambda t: len(t.split()) <= 4 and "divided" in t)
     d_short2 = first_unique(dm, "question", lambda t: len(t.split()) <= 5 and t.endswith("?"))
     c_short = first_unique(college, "question", lambda t: t.startswith("Simplify:") and len(t.split()) <= 3)
@@ -81,6 +85,12 @@ def planted(shared_data, tmp_path):
             "ngram",
         ),
         ("  ".join(minerva[m]["problem"].split()).replace("$", "$ ").lower(), "minerva_math", m, "ngram"),
+        (
+            dm[d_long]["question"].replace(" + ", "+").replace(" = ", "=").replace("*", " * "),
+            "deepmind_math",
+            d_long,
+            "ngram",
+        ),
         (dm[d_short]["question"], "deepmind_math", d_short, "whole_question"),
         (dm[d_short2]["question"] + " Show your work", "deepmind_math", d_short2, "whole_question"),
         ("Problem 4. " + college[c_short]["question"].upper(), "college_math", c_short, "whole_question"),

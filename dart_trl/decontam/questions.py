@@ -32,7 +32,7 @@ from dart_trl.eval.benchmarks import (
 from dart_trl.eval.evaluate import BenchmarkSpec
 from dart_trl.eval.sources import PinnedFile, default_cache_dir, file_sha256
 
-NORMALISATION_VERSION = 1
+NORMALISATION_VERSION = 2
 
 
 @dataclass(frozen=True)
