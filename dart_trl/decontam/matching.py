@@ -4,8 +4,10 @@ Text is normalised before it is compared: lower case; curly quotes straight; tho
 each math span (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``) loses its delimiters and all its
 spacing, so a formula is one word however it was spaced; everywhere, LaTeX layout commands
 (``\\left``, ``\\text``, ``\\displaystyle``, ``\\,`` ...), backslashes, braces and ``~`` are dropped, and
-``\\dfrac``/``\\tfrac`` read as ``frac``. Words are then the whitespace-separated pieces, without the
-punctuation at their ends (``.,;:!?"'``). An n-gram is ``n`` consecutive words.
+``\\dfrac``/``\\tfrac`` read as ``frac``; spaces around ``+ - * / = < > ^`` are dropped, except
+before a sign (so math written without delimiters, as in DeepMind Mathematics, is re-spaced too).
+Words are then the whitespace-separated pieces, without the punctuation at their ends (``.,;:!?"'``).
+An n-gram is ``n`` consecutive words.
 
 A row matches a benchmark question in one of three ways, checked in this order:
 
@@ -34,8 +36,10 @@ _LAYOUT = re.compile(
 _FRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _SPACE = re.compile(r"\s+")
+# Spaces after an operator, and before one, except before a sign (``+``/``-`` right before a non-space).
+_OPERATOR = re.compile(r"[ \t]+(?=[*/=<>^]|[+\-][ \t])|(?<=[+\-*/=<>^])[ \t]+")
 _DROP = str.maketrans({"\\": None, "{": None, "}": None, "~": None, "\u2019": "'", "\u2018": "'", "\u201c": '"',
-                       "\u201d": '"'})  # fmt: skip
+                       "\u201d": '"', "\u2212": "-"})  # fmt: skip
 _PUNCT = ".,;:!?\"'"
 _WORD_OR_BREAK = re.compile(rf"[^\s{_PUNCT}]+(?:[{_PUNCT}]+[^\s{_PUNCT}]+)*|[.?!](?=\s)|\n")
 _DIGITS = re.compile(r"\d+")
@@ -56,7 +60,7 @@ def _normalise(text: str) -> str:
     if "$" in text or "\\" in text:
         text = _MATH.sub(_compact_math, text)
         text = _FRAC.sub("frac", _LAYOUT.sub(" ", text))
-    return text.translate(_DROP).lower()
+    return _OPERATOR.sub("", text.translate(_DROP)).lower()
 
 
 def tokens(text: str) -> list[str]:
