@@ -60,7 +60,7 @@ def write_rows(path: Path, rows: int, planted: int, responses: bool, seed: int =
         rng.shuffle(chosen)
         query.append(" ".join(chosen))
     for i in range(planted):
-        query[(i * 7919) % rows] = questions[i % len(questions)]
+        query[(i * 7919) % rows] = questions[(i * 7919) % len(questions)]  # from every benchmark
     table = {"query_id": [f"{i:08d}" for i in range(rows)], "query": query}
     if responses:
         table["response"] = [" ".join(rng.choices(rng.choice(words), k=250)) for _ in range(rows)]
