@@ -180,15 +180,18 @@ def test_planted_copies_are_found_and_left_out(planted, tmp_path, wandb_dir, mon
     assert again["per_benchmark"] == report["per_benchmark"]
 
 
-@pytest.mark.parametrize("kind", ["parquet", "disk"])
+@pytest.mark.parametrize("kind", ["parquet", "json", "csv", "disk"])
 def test_clean_copy_keeps_the_input_format(planted, tmp_path, kind):
     import datasets
 
     data, rows, truth, benchmarks = planted
     table = datasets.Dataset.from_list(rows)
-    if kind == "parquet":
-        source = tmp_path / "train.parquet"
-        table.to_parquet(str(source))
+    if kind in ("parquet", "csv"):
+        source = tmp_path / f"train.{kind}"
+        getattr(table, f"to_{kind}")(str(source))
+    elif kind == "json":  # a JSON list, not JSON Lines
+        source = tmp_path / "train.json"
+        source.write_text(json.dumps(rows))
     else:
         source = tmp_path / "saved"
         table.save_to_disk(str(source))
@@ -198,13 +201,10 @@ def test_clean_copy_keeps_the_input_format(planted, tmp_path, kind):
     )
     assert cli.main(["decontaminate", recipe]) == 0
     clean_dir = out / job.CLEAN_DIR
-    assert (
-        (clean_dir / "train.parquet").is_file()
-        if kind == "parquet"
-        else (clean_dir / "dataset_info.json").is_file()
-    )
+    assert (clean_dir / "dataset_info.json" if kind == "disk" else clean_dir / f"train.{kind}").is_file()
     gsm8k_rows = [row for row, t in truth.items() if t[0] == "gsm8k"]
-    assert load_table(str(clean_dir))["uid"] == [r["uid"] for i, r in enumerate(rows) if i not in gsm8k_rows]
+    readable = clean_dir / "train.csv" if kind == "csv" else clean_dir  # data.py reads no csv directory
+    assert load_table(str(readable))["uid"] == [r["uid"] for i, r in enumerate(rows) if i not in gsm8k_rows]
 
 
 @pytest.mark.parametrize(
