@@ -54,6 +54,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "grade": Subcommand(
         "dart_trl.grading.cli", "grade a JSONL/Parquet file of completions against gold answers"
     ),
+    "decontaminate": Subcommand(
+        "dart_trl.decontam.job",
+        "find training rows that contain benchmark questions; write the data without them",
+    ),
     "demo": Subcommand("dart_trl.demo.pipeline", "the whole pipeline on tiny local models, on CPU"),
     "env": Subcommand("dart_trl.doctor.env", "versions, GPUs and locked-set match, for a bug report"),
     "doctor": Subcommand(

@@ -26,6 +26,7 @@ EXPECTED = {
     "grade": ["--completion-field"],
     "env": ["dart-trl env"],
     "doctor": ["--quick", "--deadline", "--output_dir"],
+    "decontaminate": ["--benchmarks YAML", "BenchmarkSpec mapping", "--ngram_size", "--id_column"],
 }
 
 

@@ -14,7 +14,8 @@ from dart_trl.cli import SUBCOMMANDS
 from dart_trl.config import parse_recipe
 
 RECIPES = sorted((REPO_ROOT / "recipes").glob("*.yaml"))
-JOB_BY_PREFIX = {"dars": "generate", "sft": "sft", "grpo": "grpo", "eval": "eval", "levels": "levels"}
+JOB_BY_PREFIX = {"dars": "generate", "sft": "sft", "grpo": "grpo", "eval": "eval", "levels": "levels",
+                 "decontaminate": "decontaminate"}  # fmt: skip
 # Recipes are written for GPU machines (bf16); this lets TRL's argument checks pass on a CPU-only one.
 CPU_OVERRIDES = {"sft": ["--use_cpu", "true"], "grpo": ["--use_cpu", "true"]}
 

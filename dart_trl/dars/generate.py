@@ -33,11 +33,12 @@ from dart_trl.dars.pools import (
     parse_shard,
     select_shard,
 )
+from dart_trl.decontam.guard import DecontaminationArguments, check_benchmarks
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import watched
 from dart_trl.sampling import SamplingArguments
 
-RECIPE_TYPES = (DarsArguments, SamplingArguments, LaunchArguments)
+RECIPE_TYPES = (DarsArguments, DecontaminationArguments, SamplingArguments, LaunchArguments)
 
 
 @dataclass
@@ -88,6 +89,17 @@ def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
         check_file(spec.queries, where, f"pool_info[{i}].queries")
     check_pool_columns(args.pools, where)
     check_info_columns(args.pool_info_specs, where)
+    check_benchmarks(recipe.get(DecontaminationArguments), where)
+
+
+def decontaminated(recipe: Recipe, queries: list[Query]) -> tuple[list[Query], int]:
+    """The pool after the recipe's benchmark check (``decontaminate``): refused (``RecipeError``), or without
+    the queries that contain a benchmark question; and how many were dropped."""
+    from dart_trl.decontam import guard
+
+    texts, ids = {"query": [q.query for q in queries]}, [q.query_id for q in queries]
+    dropped = set(guard.apply(recipe.get(DecontaminationArguments), texts, str(recipe.path), "generate", ids))
+    return [q for i, q in enumerate(queries) if i not in dropped], len(dropped)
 
 
 def allocation_config(args: DarsArguments) -> AllocationConfig:
@@ -196,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     queries, reports = load_pools(args.pools, str(recipe.path))
     for report in reports:
         print(report.line())
+    queries, dropped = decontaminated(recipe, queries)  # before any sampling, --plan included
     known = known_difficulty(recipe, args, queries)  # over the whole pool, so every shard sees the same
     queries = select_shard(queries, shard)
     if shard is not None:
@@ -236,7 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     from dart_trl.grading import Grader
 
     run = _start_wandb(
-        recipe, args, output_dir, num_queries=len(queries), shard=options.shard, **coverage_config(known)
+        recipe,
+        args,
+        output_dir,
+        num_queries=len(queries),
+        shard=options.shard,
+        decontaminated_queries=dropped,
+        **coverage_config(known),
     )
     reporter = Reporter(run, len(queries))
     with Grader(mode="default", timeout=args.grading_timeout) as grader:

@@ -24,9 +24,17 @@ from dart_trl.config import (
     write_resolved_recipe,
 )
 from dart_trl.config.checks import check_attention, check_model
-from dart_trl.grpo.monitor import CurriculumOptions
+from dart_trl.decontam.guard import DecontaminationArguments, check_benchmarks
+from dart_trl.grpo.monitor import PROMPT_ID, CurriculumOptions
 from dart_trl.grpo.rewards import REWARDS, check_reward_names
-from dart_trl.grpo.stages import DATA_KEYS, GRPO_CONFIG, Stage, StageSpec, load_stage_dataset, resolve_stages
+from dart_trl.grpo.stages import (
+    DATA_KEYS,
+    GRPO_CONFIG,
+    Stage,
+    StageSpec,
+    load_stage_dataset,
+    resolve_stages,
+)
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import ends_process_group
 from dart_trl.templates import TemplateName
@@ -120,7 +128,7 @@ class StagedGRPOArguments:
 
 
 MODEL_CONFIG = LazySection("trl", "ModelConfig")
-RECIPE_TYPES = (LaunchArguments, StagedGRPOArguments, GRPO_CONFIG, MODEL_CONFIG)
+RECIPE_TYPES = (LaunchArguments, StagedGRPOArguments, DecontaminationArguments, GRPO_CONFIG, MODEL_CONFIG)
 
 
 @dataclass
@@ -157,7 +165,27 @@ def check_recipe(recipe: Recipe) -> list[Stage]:
     for stage in stages:
         if stage.overrides.get("remove_unused_columns"):
             raise RecipeError(f"{where}: stage '{stage.name}': remove_unused_columns must be false")
+    check_benchmarks(recipe.get(DecontaminationArguments), where)
     return stages
+
+
+def decontaminated(recipe: Recipe, stage: Stage, table):
+    """A stage's table after the recipe's benchmark check of its queries (``decontaminate``): refused
+    (``RecipeError``; checked once, before launch), or without the matching rows, prompt ids renumbered."""
+    from dart_trl.decontam import guard
+    from dart_trl.decontam.scan import column_values
+
+    args = recipe.get(DecontaminationArguments)
+    if args.decontaminate is None or (recipe.checked_by_launcher and args.decontaminate_action == "refuse"):
+        return table
+    where = f"{recipe.path}: stage '{stage.name}'"
+    dropped = set(guard.apply(args, column_values(table, ["query"]), where, "grpo"))
+    if not dropped:
+        return table
+    if len(dropped) == len(table):
+        raise RecipeError(f"{where}: every row contains a benchmark question; nothing is left to train on")
+    table = table.select([i for i in range(len(table)) if i not in dropped]).remove_columns(PROMPT_ID)
+    return table.add_column(PROMPT_ID, list(range(len(table))))
 
 
 def stage_config(recipe: Recipe, stage: Stage):
@@ -183,7 +211,7 @@ def plan_stages(recipe: Recipe) -> list[StagePlan]:
     stages = check_recipe(recipe)
     where = str(recipe.path)
     datasets.disable_progress_bars()  # the trainer has its own; keep a bad-input error to one line
-    tables = [load_stage_dataset(s, where) for s in stages]  # data problems first, before TRL loads
+    tables = [decontaminated(recipe, s, load_stage_dataset(s, where)) for s in stages]  # before TRL loads
     return [StagePlan(s, stage_config(recipe, s), d) for s, d in zip(stages, tables, strict=True)]
 
 

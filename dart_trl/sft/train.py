@@ -24,6 +24,7 @@ from dart_trl.config import (
     write_resolved_recipe,
 )
 from dart_trl.config.checks import check_attention, check_file, check_model
+from dart_trl.decontam.guard import DecontaminationArguments
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import end_training, ends_process_group
 from dart_trl.templates import TemplateName
@@ -82,12 +83,13 @@ class SFTScriptArguments:
 
 SFT_CONFIG = LazySection("trl", "SFTConfig")
 MODEL_CONFIG = LazySection("trl", "ModelConfig")
-RECIPE_TYPES = (LaunchArguments, SFTScriptArguments, SFT_CONFIG, MODEL_CONFIG)
+RECIPE_TYPES = (LaunchArguments, SFTScriptArguments, DecontaminationArguments, SFT_CONFIG, MODEL_CONFIG)
 
 
 def validate(recipe: Recipe) -> None:
     """The files and columns the recipe names, checked once before anything heavy loads."""
-    from dart_trl.data import check_columns, peek_columns
+    from dart_trl.data import check_columns, load_table, peek_columns
+    from dart_trl.decontam.guard import check_benchmarks
 
     script, sft, model = recipe.get(SFTScriptArguments), recipe.get(SFT_CONFIG), recipe.get(MODEL_CONFIG)
     where = str(recipe.path)
@@ -100,6 +102,22 @@ def validate(recipe: Recipe) -> None:
     check_attention(model.attn_implementation, where)
     columns = peek_columns(script.dataset_name, script.dataset_split, script.dataset_config)
     check_columns(columns, [script.query_column, script.response_column], f"{where}: {script.dataset_name}")
+    decontam = recipe.get(DecontaminationArguments)
+    check_benchmarks(decontam, where)
+    if decontam.decontaminate is not None and decontam.decontaminate_action == "refuse":
+        decontaminated(recipe, load_table(script.dataset_name, script.dataset_split, script.dataset_config))
+
+
+def decontaminated(recipe: Recipe, table) -> tuple[object, int]:
+    """``table`` after the recipe's benchmark check (``decontaminate``; refuse raises), and the number of
+    rows it dropped."""
+    from dart_trl.decontam import guard
+    from dart_trl.decontam.scan import column_values
+
+    script = recipe.get(SFTScriptArguments)
+    texts = column_values(table, [script.query_column, script.response_column])
+    dropped = guard.apply(recipe.get(DecontaminationArguments), texts, str(recipe.path), "sft")
+    return (table.select(sorted(set(range(len(table))) - set(dropped))) if dropped else table), len(dropped)
 
 
 def flash_attn_installed() -> bool:
@@ -166,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     with state.main_process_first():
         source = load_table(script.dataset_name, script.dataset_split, script.dataset_config)
+        dropped = 0  # `refuse` was checked before launch (validate)
+        if recipe.get(DecontaminationArguments).decontaminate_action == "drop":
+            source, dropped = decontaminated(recipe, source)
         prepared = prepare_sft_dataset(
             source,
             tokenizer,
@@ -200,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "empty_rows": prepared.empty_rows,
         "train_rows": prepared.train_rows,
         "attn_implementation": attention,
+        "decontaminated_rows": dropped,
     }
     if state.is_main_process:
         lock_output_dir(sft.output_dir)  # shared with `dart-trl sft`, which took it before launching
