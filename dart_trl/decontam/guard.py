@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dart_trl.config import RecipeError
-from dart_trl.eval.evaluate import BenchmarkSpec
+from dart_trl.eval.benchmarks import BenchmarkSpec
 
 BenchmarkList = list[str | BenchmarkSpec]
 SHOWN_ROWS = 5  # rows named in a refusal

@@ -22,6 +22,7 @@ from dart_trl.decontam.matching import Question, tokens
 from dart_trl.eval.benchmarks import (
     BENCHMARKS,
     Benchmark,
+    BenchmarkSpec,
     check_data_files,
     custom_benchmark,
     fetch_source,
@@ -29,7 +30,6 @@ from dart_trl.eval.benchmarks import (
     load_benchmark,
     remap_fields,
 )
-from dart_trl.eval.evaluate import BenchmarkSpec
 from dart_trl.eval.sources import PinnedFile, default_cache_dir, file_sha256
 
 NORMALISATION_VERSION = 2

@@ -178,6 +178,24 @@ def olympiadbench_query(row: Row) -> str:
     return f"{instruction}\n{row['question']}"
 
 
+@dataclass
+class BenchmarkSpec:
+    """A benchmark entry given as a mapping: a registry benchmark with local files, other field names or a
+    row limit, or (a new name with data_files and both fields) a benchmark of one's own."""
+
+    name: str = field(metadata={"help": "A registry name (math500, gsm8k, ...) or a name of your own."})
+    data_files: list[str] | str | None = field(
+        default=None, metadata={"help": "Local files (or URLs) to read instead of the public source."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Keep the first rows only."})
+    query_field: str | None = field(default=None, metadata={"help": "Field holding the question."})
+    answer_field: str | None = field(default=None, metadata={"help": "Field holding the gold answer."})
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {self.limit}")
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A registry entry: public source, field mapping, gold extraction, grading options, template."""
