@@ -237,6 +237,7 @@ def stop_process_group(process: subprocess.Popen) -> None:
             continue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["vllm", "transformers"])
 def test_same_recipe_and_seed_give_the_same_dataset_and_query_info(answering_model, tmp_path, backend):
     """On one machine, a rerun of a recipe with its seed reproduces the data exactly (README, Reproducibility)."""
