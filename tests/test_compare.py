@@ -1,4 +1,5 @@
-"""``dart-trl compare`` on two real eval runs (tiny model, transformers backend, offline W&B)."""
+"""``dart-trl compare`` on two real eval runs of scripted models that get some questions right (a table known
+by hand), read from run directories and from their offline W&B runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 import pytest
 import yaml
+from scripted_openai import ScriptedServer
 
 from dart_trl.config import run_guarded
 from dart_trl.eval.compare import RunScores, columns_of, main, markdown_table, summary_scores, table_rows
@@ -16,13 +18,40 @@ from dart_trl.tracking.offline import find_runs
 GSM8K_ROWS = [
     {"question": "What is 2 + 2?", "answer": "#### 4"},
     {"question": "What is 3 * 5?", "answer": "#### 15"},
+    {"question": "What is 9 - 1?", "answer": "#### 8"},
 ]
-DEEPMIND_ROWS = [{"question": "Calculate 6 - 9.", "answer": "-3"}]
+DEEPMIND_ROWS = [
+    {"question": "Calculate 6 - 9.", "answer": "-3"},
+    {"question": "Calculate 2*7.", "answer": "14"},
+]
+GOLDS = {r["question"]: r["answer"].removeprefix("#### ") for r in GSM8K_ROWS + DEEPMIND_ROWS}
+# Which questions each scripted "model" answers right (the others get a wrong number), and so the
+# table compare must print, by hand: accuracy in percent per benchmark and their average.
+RIGHT = {
+    "alpaca": {"What is 2 + 2?", "What is 9 - 1?", "Calculate 2*7."},
+    "raw": {"What is 3 * 5?", "Calculate 6 - 9.", "Calculate 2*7."},
+}
+HAND_TABLE = {
+    "tiny-alpaca": [100 * 2 / 3, 50.0, (100 * 2 / 3 + 50) / 2],
+    "tiny-raw": [100 / 3, 100.0, (100 / 3 + 100) / 2],
+}
+
+
+def scripted_model(right: set[str]):
+    """A server's answers: the gold, boxed, for the questions in ``right``; a wrong number otherwise."""
+
+    def answer(prompt: str, n: int, seed) -> list[str]:
+        question = next(q for q in GOLDS if q in prompt)
+        value = GOLDS[question] if question in right else "1000"
+        return [f"So the answer is \\boxed{{{value}}}."] * n
+
+    return answer
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory, tiny_model):
-    """Two eval runs of the tiny model (alpaca and raw prompts), each with results.json and a W&B run."""
+def two_runs(tmp_path_factory):
+    """Two eval runs of scripted models (OpenAI-compatible servers on 127.0.0.1) that get some questions
+    right, each with results.json and an offline W&B run."""
     root = tmp_path_factory.mktemp("compare")
     (root / "gsm8k.jsonl").write_text("".join(json.dumps(r) + "\n" for r in GSM8K_ROWS))
     (root / "deepmind.json").write_text(json.dumps(DEEPMIND_ROWS))
@@ -36,29 +65,31 @@ def two_runs(tmp_path_factory, tiny_model):
         (root / "wandb").mkdir()
         for template in ("alpaca", "raw"):
             recipe = root / f"{template}.yaml"
-            values = dict(
-                model_name_or_path=str(tiny_model),
-                benchmarks=benchmarks,
-                prompt_template=template,
-                backend="transformers",
-                max_tokens=8,
-                output_dir=str(root / template),
-                run_name=f"tiny-{template}",
-                wandb_group="cmp",
-            )
-            recipe.write_text(yaml.safe_dump(values))
-            assert run_guarded("eval", eval_main, [str(recipe)]) == 0
+            with ScriptedServer(scripted_model(RIGHT[template])) as server:
+                values = dict(
+                    model_name_or_path=f"scripted-{template}",
+                    benchmarks=benchmarks,
+                    prompt_template=template,
+                    backend="openai",
+                    base_url=server.base_url,
+                    max_tokens=8,
+                    output_dir=str(root / template),
+                    run_name=f"tiny-{template}",
+                    wandb_group="cmp",
+                )
+                recipe.write_text(yaml.safe_dump(values))
+                assert run_guarded("eval", eval_main, [str(recipe)]) == 0
             dirs.append(root / template)
     return root, dirs
 
 
 def expected_rows(dirs):
-    rows = {}
+    """The hand table, after checking that each run's results.json says the same."""
     for d in dirs:
         results = json.loads((d / "results.json").read_text())
         scores = [100 * results["benchmarks"][b]["accuracy"] for b in ("gsm8k", "deepmind_math")]
-        rows[results["run_name"]] = [*scores, 100 * results["average"]]
-    return rows
+        assert [*scores, 100 * results["average"]] == pytest.approx(HAND_TABLE[results["run_name"]])
+    return HAND_TABLE
 
 
 def assert_same_table(table, expected):
