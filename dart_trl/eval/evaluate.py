@@ -30,6 +30,7 @@ from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
+    WandbArguments,
     parse_recipe,
     run_guarded,
     write_resolved_recipe,
@@ -148,13 +149,6 @@ class EvalArguments:
     run_name: str | None = field(
         default=None, metadata={"help": "Run name in results.json and W&B (default: eval-<model dir name>)."}
     )
-    wandb_project: str | None = field(
-        default=None, metadata={"help": "W&B project (default: $WANDB_PROJECT or dart-trl)."}
-    )
-    wandb_group: str | None = field(
-        default=None,
-        metadata={"help": "W&B group, e.g. one per comparison (`dart-trl compare --wandb-group`)."},
-    )
     wandb_table_rows: int = field(
         default=1000, metadata={"help": "Most rows of each benchmark's per-item W&B table."}
     )
@@ -171,7 +165,7 @@ class EvalArguments:
             raise ValueError(f"grading_workers must be at least 1, got {self.grading_workers}")
 
 
-RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments)
+RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments, WandbArguments)
 
 
 @dataclass(frozen=True)

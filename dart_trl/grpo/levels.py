@@ -27,6 +27,7 @@ from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
+    WandbArguments,
     parse_recipe,
     run_guarded,
     write_resolved_recipe,
@@ -81,7 +82,7 @@ class LevelsArguments:
             raise ValueError(f"level3_success_fraction must be in [0, 1], got {self.level3_success_fraction}")
 
 
-RECIPE_TYPES = (LaunchArguments, LevelsArguments)
+RECIPE_TYPES = (LaunchArguments, LevelsArguments, WandbArguments)
 
 
 def query_info_path(source: str) -> Path:
