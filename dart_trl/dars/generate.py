@@ -127,6 +127,13 @@ def run_base_name(args: DarsArguments) -> str:
     return args.run_name or Path(args.output_dir).resolve().name
 
 
+def producers(**paths):
+    """W&B config linking the run to the runs that made its inputs (:func:`dart_trl.tracking.runs.producers`)."""
+    from dart_trl.tracking.runs import producers as linked
+
+    return linked(**paths)
+
+
 def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, name: str, **extra):
     from dart_trl.tracking.runs import start_run
 
@@ -248,7 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     from dart_trl.grading import Grader
 
     name = run_base_name(args) + (f"-{shard_dirname(*shard)}" if shard is not None else "")
-    run = _start_wandb(recipe, args, output_dir, name, shard=options.shard, **coverage_config(known))
+    run = _start_wandb(
+        recipe,
+        args,
+        output_dir,
+        name,
+        shard=options.shard,
+        **coverage_config(known),
+        **producers(model=args.model_name_or_path),
+    )
     reporter = Reporter(run, len(queries))
     with Grader(mode="default", timeout=args.grading_timeout) as grader:
         synthesize(

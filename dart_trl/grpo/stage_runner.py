@@ -16,7 +16,7 @@ from dart_trl.grpo.monitor import StageMonitor
 from dart_trl.grpo.rewards import RewardContext, build_rewards
 from dart_trl.grpo.stages import DONE_FILE, START_FILE, render_prompts, write_json_atomic
 from dart_trl.processes import end_training
-from dart_trl.tracking.runs import finish_wandb, start_run
+from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
 JOB_TYPE = "grpo-stage"
 # stage_done.json keys that go into the run's summary as grpo/<key> (running reward and dropped prompts
@@ -89,6 +89,7 @@ def run_stage(
             base_model=model_args.model_name_or_path,
             init_from=init_from,
             resumed_from=checkpoint,
+            **producers(model=init_from, data=stage.dataset),
         )
     trainer = StagedGRPOTrainer(
         model=init_from,

@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.data import load_table
     from dart_trl.sft.data import prepare_sft_dataset
-    from dart_trl.tracking.runs import finish_wandb, start_run, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, producers, start_run, wandb_enabled
 
     script, sft, model_args = recipe.get(SFTScriptArguments), recipe.get(SFTConfig), recipe.get(ModelConfig)
     device = sft.device  # sets up the distributed state first: gloo on CPU, NCCL or DeepSpeed on GPUs
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             output_dir=sft.output_dir,
             report_to=sft.report_to,
             **data_facts,
+            **producers(model=model_args.model_name_or_path, data=script.dataset_name),
         )
 
     trainer = SFTTrainer(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dart_trl
-from dart_trl.config import Recipe, WandbArguments, to_plain
+from dart_trl.config import RESOLVED_RECIPE_NAME, Recipe, WandbArguments, to_plain
 from dart_trl.config.schema import real_section
 
 DEFAULT_PROJECT = "dart-trl"
@@ -91,14 +91,73 @@ def run_config(recipe: Recipe, **extra: Any) -> dict[str, Any]:
     """The W&B config of a job: the resolved recipe (defaults included), its file, the git commit and
     whether the checkout was dirty, library versions and ``extra`` values."""
     config = resolved_values(recipe)
-    config.update(
-        recipe_file=str(recipe.path),
-        git_commit=git_commit(),
-        git_dirty=git_dirty(),
-        dart_trl_version=dart_trl.__version__,
-        versions=library_versions(),
-        **to_plain(extra),
-    )
+    config.update(recipe_file=str(recipe.path), **code_config(), **to_plain(extra))
+    return config
+
+
+def code_config() -> dict[str, Any]:
+    """The code a run ran: git commit, whether the checkout was dirty, dart-trl and library versions."""
+    return {
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "dart_trl_version": dart_trl.__version__,
+        "versions": library_versions(),
+    }
+
+
+def _job_dir(path: str | os.PathLike, marker: str) -> Path | None:
+    """The directory holding ``marker`` among ``path`` and its two parents (a model's ``final/``, a
+    dataset's ``dataset/train.parquet`` belong to the job directory above them), or None."""
+    start = Path(path)
+    for directory in [start, *start.parents][:3]:
+        if (directory / marker).is_file():
+            return directory
+    return None
+
+
+def _recipe_at(directory: Path | None) -> dict[str, Any]:
+    import yaml
+
+    try:
+        recipe = yaml.safe_load((directory / RESOLVED_RECIPE_NAME).read_text()) if directory else None
+    except (OSError, yaml.YAMLError):
+        return {}
+    return recipe if isinstance(recipe, dict) else {}
+
+
+def dars_strategy(path: str | os.PathLike, hops: int = 4) -> str | None:
+    """The DARS strategy whose data ``path`` (a model or data set) comes from, following the resolved
+    recipes of the jobs that made it (data set, then base model) up to ``hops`` jobs back; None if unknown."""
+    recipe = _recipe_at(_job_dir(path, RESOLVED_RECIPE_NAME))
+    if isinstance(recipe.get("strategy"), str) and "pools" in recipe:
+        return recipe["strategy"]
+    if hops > 1:
+        for key in ("dataset_name", "dataset", "model_name_or_path"):
+            if isinstance(recipe.get(key), str) and recipe[key] != str(path):
+                found = dars_strategy(recipe[key], hops - 1)
+                if found:
+                    return found
+    return None
+
+
+def producers(**paths: str | None) -> dict[str, Any]:
+    """W&B config linking a job to the runs that made its inputs: ``<name>_run_id`` for each path in
+    ``paths`` written by a dart-trl job with a W&B run, and ``dars_strategy`` when one of them comes
+    from a DARS data set."""
+    config: dict[str, Any] = {}
+    for name, path in paths.items():
+        if not path:
+            continue
+        directory = _job_dir(path, RUN_ID_FILE)
+        if directory is not None:
+            try:
+                config[f"{name}_run_id"] = json.loads((directory / RUN_ID_FILE).read_text())["id"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        if not config.get("dars_strategy"):
+            config["dars_strategy"] = dars_strategy(path)
+    if config.get("dars_strategy") is None:
+        config.pop("dars_strategy", None)
     return config
 
 
