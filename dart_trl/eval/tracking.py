@@ -41,7 +41,7 @@ def metric_values(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def log_benchmark(run, name: str, metrics: dict[str, Any], records: Sequence[dict[str, Any]], max_rows: int):
     """Log a benchmark's numbers (``bench/<name>/...``, its views' under ``bench/<name>/<view>/...``),
-    its skipped rows, its data's sha256 (config ``data_sha256``) and its per-item table."""
+    its skipped rows and its per-item table."""
     import wandb
 
     table = wandb.Table(columns=ITEM_COLUMNS, data=[[r[c] for c in ITEM_COLUMNS] for r in records[:max_rows]])
@@ -49,7 +49,6 @@ def log_benchmark(run, name: str, metrics: dict[str, Any], records: Sequence[dic
     values[f"{PREFIX}{name}/skipped"] = metrics["skipped"]
     for view, view_metrics in metrics.get("views", {}).items():
         values.update({f"{PREFIX}{name}/{view}/{k}": v for k, v in metric_values(view_metrics).items()})
-    run.config.update({"data_sha256": {name: metrics["data_sha256"]}}, allow_val_change=True)
     run.log({**values, f"{PREFIX}{name}/items": table})
 
 
@@ -70,8 +69,12 @@ def table_rows(results: dict[str, Any]) -> list[list[Any]]:
 
 
 def log_results(run, results: dict[str, Any]) -> None:
-    """Log the run's ``bench/table`` (a row per benchmark and view) and ``bench/average/accuracy``."""
+    """Log the run's ``bench/table`` (a row per benchmark and view) and ``bench/average/accuracy``, and
+    put the sha256 of each benchmark's data in the config (``data_sha256.<benchmark>``)."""
     import wandb
+
+    shas = {name: m.get("data_sha256") for name, m in results["benchmarks"].items()}
+    run.config.update({"data_sha256": shas}, allow_val_change=True)
 
     logs: dict[str, Any] = {f"{PREFIX}table": wandb.Table(columns=TABLE_COLUMNS, data=table_rows(results))}
     if results["average"] is not None:

@@ -19,9 +19,10 @@ from dart_trl.processes import end_training
 from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
 JOB_TYPE = "grpo-stage"
-# stage_done.json keys that go into the run's summary as grpo/<key> (running reward and dropped prompts
-# are TRL's train/curriculum/* already)
-SUMMARY_KEYS = ("stage_index", "questions", "global_step", "step", "advanced_early", "advanced_at_step")
+# The run's summary grpo/<name>: stage_done.json's <key> (running reward and dropped prompts are TRL's
+# train/curriculum/* already)
+SUMMARY_KEYS = {"stage_index": "stage_index", "questions": "num_prompts", "global_step": "global_step",
+                "step": "step", "advanced_early": "advanced_early", "advanced_at_step": "advanced_at_step"}  # fmt: skip
 
 
 def weights_digest(model) -> str:
@@ -118,12 +119,13 @@ def run_stage(
         "advanced_at_step": monitor.advanced_at_step,
         "running_reward": monitor.running_reward,
         "dropped_prompts": len(monitor.dropped),
-        "questions": len(plan.dataset),
+        "num_prompts": len(plan.dataset),
     }
     if state.is_main_process:
         write_json_atomic(final / DONE_FILE, summary)
         if run is not None:
-            run.summary.update({f"grpo/{k}": summary[k] for k in SUMMARY_KEYS if summary[k] is not None})
+            named = {f"grpo/{name}": summary[key] for name, key in SUMMARY_KEYS.items()}
+            run.summary.update({k: v for k, v in named.items() if v is not None})
             finish_wandb(run)
     state.wait_for_everyone()
     if is_last:
