@@ -117,11 +117,11 @@ def pipeline(tmp_path_factory):
         for level in (1, 2)
         if (part := [r for r in rows if r["level"] == level])
     ]  # fmt: skip
-    evals = {"sft": sft, "grpo": root / "grpo" / "level2" / "final"}
-    for name, path in evals.items():
+    evals = {"sft": (sft, {}), "grpo": (root / "grpo" / "level2" / "final", {"n": "2", "temperature": "1.0"})}
+    for name, (path, sampling) in evals.items():
         dart_trl(
             "eval", "eval_tiny_cpu.yaml", env, model_name_or_path=str(path), benchmarks=benchmarks,
-            output_dir=str(root / "eval" / name), prompt_template="raw", max_tokens="16",
+            output_dir=str(root / "eval" / name), prompt_template="raw", max_tokens="16", **sampling,
         )  # fmt: skip
     dart_trl(
         "levels", "levels_from_pass_rates.yaml", env, small_query_info=str(dars["vrt"]),
@@ -171,10 +171,9 @@ CONDITIONAL = {
     "model_run_id": "absent where the model was not trained by dart-trl (the answering model)",
     "data_run_id": "absent where the data set was not written by dart-trl (the GRPO stages' jsonl)",
     "dars_strategy": "absent where no DARS data set is upstream",
-    "pass@n": "n > 1 only",
-    "maj@n": "n > 1 only",
     "dars/progress/eta_seconds": "absent when the remaining samples cannot be estimated",
 }
+PER_N = ("pass@n", "maj@n")  # eval runs with n > 1 only
 
 
 def expand(key: str, run: OfflineRun, pipeline) -> list[str]:
@@ -224,7 +223,7 @@ def test_every_documented_key_is_present_where_it_applies(pipeline):
         if key in CONDITIONAL or base in CONDITIONAL:
             continue
         for _, run in pipeline["runs"]:
-            if run.job_type not in types:
+            if run.job_type not in types or (base in PER_N and run.config["n"] == 1):
                 continue
             for name in expand(key, run, pipeline):
                 checked += 1
@@ -321,12 +320,15 @@ def test_eval_table_equals_results_and_links_its_model(pipeline):
                 m["samples"],
                 m["skipped"],
             )
+            n = run.config["n"]
+            assert (row["pass@n"], row["maj@n"]) == (m.get(f"pass@{n}"), m.get(f"maj@{n}"))
             assert row["data_sha256"] == m["data_sha256"] == run.config["data_sha256"][row["benchmark"]]
             for reason, count in m["reasons"].items():
                 assert run.summary[f"bench/{row['benchmark']}/reasons/{reason}"] == count
         assert run.summary["bench/average/accuracy"] == pytest.approx(results["average"])
         assert run.config["dars_strategy"] == "uniform"  # both models come from the uniform data
         assert run.config["model_run_id"]
+    assert sorted(r.config["n"] for _, r in runs_of(pipeline, "eval")) == [1, 2]
 
 
 def test_compare_run_redraws_the_comparison(pipeline):

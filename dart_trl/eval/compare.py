@@ -4,7 +4,7 @@
     dart-trl compare --wandb-group dart-7b [--wandb-project dart-trl]
 
 Each RUN_DIR is a ``dart-trl eval`` output directory (its ``results.json``) or a W&B run directory
-(its logged ``eval/<benchmark>/accuracy`` summaries). A benchmark's views (``theoremqa/no_picture``)
+(its logged ``bench/<benchmark>/accuracy`` summaries). A benchmark's views (``theoremqa/no_picture``)
 get a column of their own after the benchmark's, outside the average. ``--wandb-group`` adds the group's eval runs:
 through the W&B API when online, from the local run directories under ``--wandb-dir`` when
 ``WANDB_MODE`` is offline. Prints a markdown table (benchmarks as columns, AVG last, the best score of
