@@ -172,6 +172,7 @@ CONDITIONAL = {
     "data_run_id": "absent where the data set was not written by dart-trl (the GRPO stages' jsonl)",
     "dars_strategy": "absent where no DARS data set is upstream",
     "dars/progress/eta_seconds": "absent when the remaining samples cannot be estimated",
+    "dars/target_hist": "absent when no query has a target (VRT)",
 }
 PER_N = ("pass@n", "maj@n")  # eval runs with n > 1 only
 
@@ -195,8 +196,8 @@ def logged(run: OfflineRun, key: str, where: str) -> bool:
         return key in run.config
     if where == "history":
         return bool(run.series(key))
-    if where in ("table", "image"):
-        return f"{key}/_type" in run.summary
+    if where in ("table", "image", "histogram"):  # a media summary: its fields, flattened or not
+        return f"{key}/_type" in run.summary or isinstance(run.summary.get(key), dict)
     return key in run.summary
 
 
