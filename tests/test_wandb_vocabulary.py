@@ -346,3 +346,36 @@ def test_compare_run_redraws_the_comparison(pipeline):
     summary = json.loads((pipeline["root"] / "levels" / "levels_summary.json").read_text())
     assert levels.summary["levels/questions"] == summary["queries"]
     assert yaml.safe_load((pipeline["root"] / "levels" / "recipe.resolved.yaml").read_text())
+
+
+def test_shard_and_merge_runs_have_distinct_names(tmp_path, tiny_model, wandb_dir):
+    pool = write_jsonl(
+        tmp_path / "pool.jsonl", [{"id": f"q{i}", "q": f"{i}+1=?", "a": str(i + 1)} for i in range(2)]
+    )
+    recipe = tmp_path / "dars.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model_name_or_path": str(tiny_model),
+                "strategy": "vrt",
+                "max_trials": 1,
+                "probe_samples": 0,
+                "pools": [{"source": str(pool), "id": "id", "query": "q", "answer": "a"}],
+                "prompt_template": "raw",
+                "output_dir": str(tmp_path / "out"),
+                "backend": "transformers",
+                "max_tokens": 2,
+                "wandb_group": "shards",
+            }
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    command = [sys.executable, "-m", "dart_trl.cli", "generate", str(recipe)]
+    for extra in (["--shard", "0/2"], ["--shard", "1/2"], ["--merge"]):
+        done = run_job(command + extra, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    runs = [read_run(d) for d in find_runs(wandb_dir)]
+    assert sorted(r.name for r in runs) == ["out-merge", "out-shard-000-of-002", "out-shard-001-of-002"]
+    assert {r.group for r in runs} == {"shards"}
+    (merged,) = [r for r in runs if r.name == "out-merge"]
+    assert merged.summary["dars/questions"] == 2 and merged.summary["dars/samples"] == 2

@@ -91,7 +91,7 @@ class DarsArguments:
     run_name: str | None = field(
         default=None,
         metadata={
-            "help": "W&B run name (default: output dir name; -shard-i-of-N / -merge added for --shard / --merge)."
+            "help": "W&B run name (default: output dir name; -shard-00i-of-00N or -merge added for --shard or --merge)."
         },
     )
     push_to_hub: bool = field(default=False, metadata={"help": "Push the final dataset and card to the Hub."})

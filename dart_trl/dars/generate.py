@@ -123,19 +123,12 @@ def coverage_config(known: KnownDifficulty) -> dict:
 
 def run_base_name(args: DarsArguments) -> str:
     """The W&B run name of the job: ``run_name``, else the output directory's name; a shard run adds
-    ``-shard-i-of-N`` and a merge run ``-merge``."""
+    ``-shard-00i-of-00N`` (its directory) and a merge run ``-merge``."""
     return args.run_name or Path(args.output_dir).resolve().name
 
 
-def producers(**paths):
-    """W&B config linking the run to the runs that made its inputs (:func:`dart_trl.tracking.runs.producers`)."""
-    from dart_trl.tracking.runs import producers as linked
-
-    return linked(**paths)
-
-
 def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, name: str, **extra):
-    from dart_trl.tracking.runs import start_run
+    from dart_trl.tracking.runs import producers, start_run
 
     return start_run(
         recipe,
@@ -144,6 +137,7 @@ def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, name: st
         output_dir=output_dir,
         report_to=args.report_to,
         **extra,
+        **producers(model=args.model_name_or_path),
     )
 
 
@@ -262,7 +256,6 @@ def main(argv: list[str] | None = None) -> int:
         name,
         shard=options.shard,
         **coverage_config(known),
-        **producers(model=args.model_name_or_path),
     )
     reporter = Reporter(run, len(queries))
     with Grader(mode="default", timeout=args.grading_timeout) as grader:
