@@ -13,7 +13,7 @@ from scripted_openai import ScriptedServer
 from dart_trl.config import run_guarded
 from dart_trl.eval.compare import RunScores, columns_of, main, markdown_table, summary_scores, table_rows
 from dart_trl.eval.evaluate import main as eval_main
-from dart_trl.tracking.offline import find_runs
+from dart_trl.tracking.offline import find_runs, read_run
 
 GSM8K_ROWS = [
     {"question": "What is 2 + 2?", "answer": "#### 4"},
@@ -128,10 +128,21 @@ def test_compare_reads_a_wandb_group_offline(two_runs, tmp_path):
         }
     assert_same_table(table, expected_rows(dirs))
 
+    # the comparison is in W&B too: a compare run of the group, its table in accuracy 0-1
+    compares = [(d, read_run(d)) for d in find_runs(root / "wandb")]
+    compares = [(d, r) for d, r in compares if r.job_type == "compare" and r.group == "cmp"]
+    assert len(compares) == 1
+    run_dir, run = compares[0]
+    assert run.name == "compare-cmp" and run.config["report_to"] == ["wandb"]
+    logged = json.loads((run_dir / "files" / run.summary["compare/table/path"]).read_text())
+    assert logged["columns"] == ["run", "gsm8k", "deepmind_math", "average_shared"]
+    assert_same_table({row[0]: [100 * v for v in row[1:]] for row in logged["data"]}, expected_rows(dirs))
+    assert run.summary["compare/chart/_type"] == "image-file"
+
 
 def test_compare_reads_a_wandb_run_dir(two_runs, tmp_path):
     root, dirs = two_runs
-    run_dirs = find_runs(root / "wandb")
+    run_dirs = [d for d in find_runs(root / "wandb") if read_run(d).job_type == "eval"]
     assert len(run_dirs) == 2
     assert run_guarded("compare", main, [*map(str, run_dirs), "--out", str(tmp_path)]) == 0
     with (tmp_path / "comparison.csv").open() as f:
@@ -158,11 +169,12 @@ def test_markdown_bolds_the_best_of_each_column_and_averages_shared_benchmarks()
 
 def test_views_get_their_own_column_after_the_benchmark_and_stay_out_of_avg():
     summary = {
-        "eval/gsm8k/accuracy": 0.5,
-        "eval/theoremqa/accuracy": 0.2,
-        "eval/theoremqa/no_picture/accuracy": 0.25,
-        "eval/theoremqa/items/_type": "table-file",
-        "eval/average/accuracy": 0.35,
+        "bench/gsm8k/accuracy": 0.5,
+        "bench/theoremqa/accuracy": 0.2,
+        "bench/theoremqa/no_picture/accuracy": 0.25,
+        "bench/theoremqa/items/_type": "table-file",
+        "bench/average/accuracy": 0.35,
+        "bench/table/_type": "table-file",
     }
     run = RunScores("dart", summary_scores(summary))
     assert run.scores == {"gsm8k": 0.5, "theoremqa": 0.2, "theoremqa/no_picture": 0.25}

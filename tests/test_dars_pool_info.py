@@ -213,4 +213,6 @@ def test_generate_samples_with_known_pass_rates_and_logs_the_coverage(tmp_path, 
     run = read_run(find_runs(wandb_dir)[-1])
     coverage = run.config["pool_info_coverage"]
     assert (coverage["matched"], coverage["pool_only"], coverage["info_only"]) == (2, 2, 1)
-    assert coverage["sources"][0]["source"] == info and run.summary["queries_with_known_pass_rate"] == 2
+    assert (
+        coverage["sources"][0]["source"] == info and run.summary["dars/questions_with_known_pass_rate"] == 2
+    )

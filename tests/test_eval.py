@@ -163,15 +163,41 @@ def test_wandb_run_has_accuracies_tables_and_average(vllm_run):
     run = read_run(run_dir)
     assert (run.job_type, run.group, run.name) == ("eval", "eval-test", "tiny-eval")
     assert run.config["model_name_or_path"] == results["model"]
+    assert run.config["top_p"] == 1.0 and run.config["report_to"] == ["wandb"]  # defaults, resolved
     for name, metrics in results["benchmarks"].items():
-        assert run.summary[f"eval/{name}/accuracy"] == pytest.approx(metrics["accuracy"])
-        assert run.summary[f"eval/{name}/items/_type"] == "table-file"
-        table = json.loads((run_dir / "files" / run.summary[f"eval/{name}/items/path"]).read_text())
+        assert run.summary[f"bench/{name}/accuracy"] == pytest.approx(metrics["accuracy"])
+        assert run.summary[f"bench/{name}/questions"] == metrics["total"]
+        assert run.summary[f"bench/{name}/samples"] == metrics["samples"]
+        for reason, count in metrics["reasons"].items():
+            assert run.summary[f"bench/{name}/reasons/{reason}"] == count
+        assert run.summary[f"bench/{name}/items/_type"] == "table-file"
+        table = json.loads((run_dir / "files" / run.summary[f"bench/{name}/items/path"]).read_text())
         assert len(table["data"]) == metrics["samples"] and "completion" in table["columns"]
-    assert run.summary["eval/average/accuracy"] == pytest.approx(results["average"])
+        assert run.config["data_sha256"][name] == metrics["data_sha256"]
+    assert run.summary["bench/average/accuracy"] == pytest.approx(results["average"])
     no_picture = results["benchmarks"]["theoremqa"]["views"]["no_picture"]
-    assert run.summary["eval/theoremqa/no_picture/accuracy"] == pytest.approx(no_picture["accuracy"])
+    assert run.summary["bench/theoremqa/no_picture/accuracy"] == pytest.approx(no_picture["accuracy"])
     assert results["wandb"]["id"] == run.run_id
+    # one row per benchmark (and view) equal to results.json, read with json
+    table = json.loads((run_dir / "files" / run.summary["bench/table/path"]).read_text())
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+    expected = []
+    for name, m in results["benchmarks"].items():
+        shown = {"in_average": True, "questions": m["total"], "samples": m["samples"], "accuracy": m["accuracy"],
+                 "skipped": m["skipped"]}  # fmt: skip
+        expected.append((name, None, shown))
+        for view, v in m["views"].items():
+            shown = {
+                "in_average": False,
+                "questions": v["total"],
+                "samples": v["samples"],
+                "accuracy": v["accuracy"],
+            }
+            expected.append((name, view, shown))
+    assert [(r["benchmark"], r["view"]) for r in rows] == [(name, view) for name, view, _ in expected]
+    for row, (_, _, shown) in zip(rows, expected, strict=True):
+        assert {k: row[k] for k in shown} == pytest.approx(shown)
+        assert row["data_sha256"] == results["benchmarks"][row["benchmark"]]["data_sha256"]
 
 
 @pytest.mark.vllm

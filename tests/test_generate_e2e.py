@@ -158,11 +158,11 @@ def test_vllm_engine_run_survives_kill_and_resumes_exactly(answering_model, tmp_
 
     run = read_run(find_runs(wandb_dir)[-1])
     assert run.job_type == "generate" and run.config["strategy"] == "prop2diff"
-    for key in ("queries_done", "raw_samples", "correct_rate", "samples_per_second"):
+    for key in ("dars/progress/questions_done", "dars/progress/samples", "dars/round/accuracy"):
         assert run.series(key), f"W&B history lacks {key}"
-    assert run.series("queries_done")[-1] == len(info)
-    assert run.summary["num_responses"] == int(info["n_responses"].sum())
-    assert run.summary["total_raw_samples"] == int(info["n_samples"].sum())
+    assert run.series("dars/progress/questions_done")[-1] == len(info)
+    assert run.summary["dars/responses"] == int(info["n_responses"].sum())
+    assert run.summary["dars/samples"] == int(info["n_samples"].sum())
 
 
 def test_vllm_serve_backend(answering_model, tmp_path):

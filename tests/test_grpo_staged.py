@@ -136,7 +136,26 @@ def test_one_wandb_group_one_run_per_stage_with_rewards(staged_run):
         assert any(v > 0 for v in run.series("train/rewards/distinct_chars_reward/mean"))
     level1 = next(r for r in runs if r.name == "level1")
     assert level1.series("train/curriculum/running_reward")
-    assert level1.summary["stage/advanced_early"] is True
+    assert level1.summary["grpo/advanced_early"] is True
+    # The stages line up: index, count, levels, the weights each trains, and one step count across them
+    # (level1 advanced at its step 2, so level2's steps are 3..32).
+    assert (level1.config["stage_index"], level1.config["num_stages"], level1.config["stage_levels"]) == (
+        1,
+        2,
+        [1],
+    )
+    assert level1.config["model_name_or_path"] == str(staged_run["base"]) == level1.config["base_model"]
+    assert sorted(set(level1.series("train/curriculum/step"))) == [1, 2] and level1.summary["grpo/step"] == 2
+    for run in (r for r in runs if r.name == "level2"):
+        assert (run.config["stage_index"], run.config["num_stages"], run.config["stage_levels"]) == (
+            2,
+            2,
+            [2],
+        )
+        assert run.config["model_name_or_path"] == str(out / "level1" / "final")
+        assert run.config["step_offset"] == 2 and run.config["model_run_id"] == level1.run_id
+        steps = run.series("train/curriculum/step")
+        assert steps == sorted(steps) and steps[0] >= 3  # after level1's 2 steps, also in the killed run
     resumed = [r for r in runs if r.name == "level2" and r.config.get("resumed_from")]
     assert len(resumed) == 1
     # One W&B run per stage, kept across the kill: its id is stored in the stage's directory.
@@ -144,6 +163,8 @@ def test_one_wandb_group_one_run_per_stage_with_rewards(staged_run):
         stage: json.loads((out / stage / RUN_ID_FILE).read_text())["id"] for stage in ("level1", "level2")
     }
     assert {(r.name, r.run_id) for r in runs} == set(stored.items()) and stored["level1"] != stored["level2"]
+    assert resumed[0].series("train/curriculum/step")[-1] == 2 + 30
+    assert resumed[0].summary["grpo/step"] == 2 + 30 and resumed[0].summary["grpo/questions"] == 40
     dropped = resumed[0].series("train/curriculum/dropped_prompts")
     assert dropped == sorted(dropped) and dropped[-1] >= 20
 

@@ -9,6 +9,7 @@ import pytest
 
 from dart_trl.cli import main as cli_main
 from dart_trl.grpo.levels import assign_levels, read_pass_rates
+from dart_trl.tracking.offline import find_runs, read_run
 
 
 def write_query_info(path, rows):
@@ -59,7 +60,7 @@ def test_card_criteria(three_models):
     assert len(other_seeds) > 1  # the sample depends on the seed
 
 
-def test_levels_job_joins_pool_and_writes_parquet(three_models, tmp_path):
+def test_levels_job_joins_pool_and_writes_parquet(three_models, tmp_path, wandb_dir):
     pool = tmp_path / "pool.jsonl"
     pool.write_text(
         "".join(
@@ -84,6 +85,14 @@ def test_levels_job_joins_pool_and_writes_parquet(three_models, tmp_path):
     summary = json.loads((tmp_path / "out" / "levels_summary.json").read_text())
     assert summary["level_1"] == int(out["level_1"].sum()) == 1
     assert summary["level_3"] == 4  # q5, q6 and 2 of the 4 successes
+    # W&B: the counts and the recipe's thresholds, the pool's size recounted from the parquet file
+    (run,) = [read_run(d) for d in find_runs(wandb_dir)]
+    assert run.job_type == "levels" and run.name == "levels-out"
+    assert run.summary["levels/questions"] == len(out) == 6
+    for level in (1, 2, 3):
+        assert run.summary[f"levels/level_{level}/questions"] == int(out[f"level_{level}"].sum())
+    assert run.summary["levels/unlabelled"] == int((out["levels"].map(len) == 0).sum())
+    assert run.config["seed"] == 3 and run.config["level3_success_fraction"] == 0.5  # a default, resolved
     # The output feeds a GRPO stage: load_table + list-valued level filter.
     from dart_trl.grpo.stages import Stage, load_stage_dataset
 

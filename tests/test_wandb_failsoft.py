@@ -294,7 +294,9 @@ def test_eval_keeps_results_and_one_run_across_restarts(tmp_path, tiny_model, si
         assert done.returncode == 0, done.stderr[-3000:]
         results = json.loads((out / "results.json").read_text())
         run = check_offline_fallback(done.stdout + done.stderr, out, runs=attempt)[-1]
-        assert run.summary["eval/gsm8k/accuracy"] == pytest.approx(results["benchmarks"]["gsm8k"]["accuracy"])
+        assert run.summary["bench/gsm8k/accuracy"] == pytest.approx(
+            results["benchmarks"]["gsm8k"]["accuracy"]
+        )
         assert results["wandb"]["id"] == run.run_id
 
 
@@ -325,7 +327,7 @@ def test_generate_finishes_offline(tmp_path, tiny_model, dead_server):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "query_info.parquet").is_file() and (out / "dataset").is_dir()
     (run,) = check_offline_fallback(done.stdout + done.stderr, out)
-    assert run.series("queries_done")[-1] == 3 and run.summary["total_raw_samples"] == 6
+    assert run.series("dars/progress/questions_done")[-1] == 3 and run.summary["dars/samples"] == 6
 
 
 @pytest.mark.slow

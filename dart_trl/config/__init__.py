@@ -11,6 +11,7 @@ from dart_trl.config.recipe import (
     write_resolved_recipe,
 )
 from dart_trl.config.schema import LazySection
+from dart_trl.config.tracking import WandbArguments
 
 __all__ = [
     "CHECKED_RECIPE_ENV",
@@ -23,5 +24,6 @@ __all__ = [
     "parse_recipe",
     "run_guarded",
     "to_plain",
+    "WandbArguments",
     "write_resolved_recipe",
 ]

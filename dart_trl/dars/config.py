@@ -88,7 +88,12 @@ class DarsArguments:
         metadata={"help": "--plan without pool_info: assumed pass rate per level ('default' for the rest)."},
     )
     report_to: Literal["wandb", "none"] = field(default="wandb", metadata={"help": "Log to W&B, or not."})
-    run_name: str | None = field(default=None, metadata={"help": "W&B run name (default: output dir name)."})
+    run_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "W&B run name (default: output dir name; -shard-00i-of-00N or -merge added for --shard or --merge)."
+        },
+    )
     push_to_hub: bool = field(default=False, metadata={"help": "Push the final dataset and card to the Hub."})
     hub_dataset_id: str | None = field(
         default=None, metadata={"help": "Hub dataset repo for push_to_hub, e.g. me/dart-math-hard."}

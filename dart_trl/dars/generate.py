@@ -17,6 +17,7 @@ from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
+    WandbArguments,
     parse_recipe,
     run_guarded,
     write_resolved_recipe,
@@ -38,7 +39,7 @@ from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import watched
 from dart_trl.sampling import SamplingArguments
 
-RECIPE_TYPES = (DarsArguments, DecontaminationArguments, SamplingArguments, LaunchArguments)
+RECIPE_TYPES = (DarsArguments, DecontaminationArguments, SamplingArguments, LaunchArguments, WandbArguments)
 
 
 @dataclass
@@ -132,16 +133,23 @@ def coverage_config(known: KnownDifficulty) -> dict:
     return {} if known.coverage is None else {"pool_info_coverage": known.coverage.as_dict()}
 
 
-def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, **extra):
-    from dart_trl.tracking.runs import init_wandb, run_config, wandb_enabled
+def run_base_name(args: DarsArguments) -> str:
+    """The W&B run name of the job: ``run_name``, else the output directory's name; a shard run adds
+    ``-shard-00i-of-00N`` (its directory) and a merge run ``-merge``."""
+    return args.run_name or Path(args.output_dir).resolve().name
 
-    if not wandb_enabled(args.report_to):
-        return None
-    return init_wandb(
-        name=args.run_name or output_dir.name,
+
+def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, name: str, **extra):
+    from dart_trl.tracking.runs import producers, start_run
+
+    return start_run(
+        recipe,
         job_type="generate",
-        config=run_config(recipe, **extra),
+        name=name,
         output_dir=output_dir,
+        report_to=args.report_to,
+        **extra,
+        **producers(model=args.model_name_or_path),
     )
 
 
@@ -155,8 +163,8 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
     (store.root / "README.md").write_text(card)
     counts = summary_counts(out.query_info)
     print(
-        f"dataset: {out.num_responses} responses for {counts['num_queries']} queries from "
-        f"{counts['total_raw_samples']} raw samples -> {out.dataset_path}; per-query stats -> {out.query_info_path}"
+        f"dataset: {out.num_responses} responses for {counts['questions']} queries from "
+        f"{counts['samples']} raw samples -> {out.dataset_path}; per-query stats -> {out.query_info_path}"
     )
     if reporter is not None:
         reporter.finish(out.query_info, out.rows, figure)
@@ -199,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"merged {len(dirs)} shard directories ({len(queries)} queries) into {output_dir}")
         known = known_difficulty(recipe, args, queries)
         run = _start_wandb(
-            recipe, args, output_dir, merged_from=[str(d) for d in dirs], **coverage_config(known)
+            recipe,
+            args,
+            output_dir,
+            f"{run_base_name(args)}-merge",
+            merged_from=[str(d) for d in dirs],
+            **coverage_config(known),
         )
         reporter = Reporter(run, len(queries), len(queries)) if run is not None else None
         return _finish(recipe, args, config, store, queries, known, reporter)
@@ -248,11 +261,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.grading import Grader
 
+    name = run_base_name(args) + (f"-{shard_dirname(*shard)}" if shard is not None else "")
     run = _start_wandb(
         recipe,
         args,
         output_dir,
-        num_queries=len(queries),
+        name,
         shard=options.shard,
         decontaminated_queries=dropped,
         **coverage_config(known),

@@ -8,7 +8,20 @@ from typing import Any
 from dart_trl.dars.synthesis import RoundSummary
 
 FIGURE_FILE = "responses_per_query.png"
+PREFIX = "dars/"  # every key a generate run logs (docs/wandb.md)
 SAMPLE_TABLE_ROWS = 50
+QUERY_TABLE_ROWS = 200_000  # W&B's limit on the rows of a logged table
+QUERY_COLUMNS = {  # per-query W&B table column: query_info.parquet column
+    "query_id": "query_id",
+    "level": "level",
+    "pass_rate": "pass_rate",
+    "samples": "n_samples",
+    "responses": "n_responses",
+    "target": "target",
+    "stop_reason": "stop_reason",
+}
+LEVEL_COLUMNS = ("level", "questions", "samples", "accuracy", "responses", "responses_per_question",
+                 "questions_without_response")  # fmt: skip
 
 
 class Reporter:
@@ -21,10 +34,18 @@ class Reporter:
         self.bar = tqdm(
             total=total_queries, initial=done_queries, desc="queries done", unit="q", dynamic_ncols=True
         )
+        self.samples = 0  # sampled by this process, and the seconds it took: the run's throughput
+        self.seconds = 0.0
+        if run is not None:  # per-round values are drawn against the round, not W&B's step
+            run.define_metric(f"{PREFIX}round")
+            run.define_metric(f"{PREFIX}round/*", step_metric=f"{PREFIX}round")
+            run.define_metric(f"{PREFIX}progress/*", step_metric=f"{PREFIX}round")
 
     def round_done(self, summary: RoundSummary, _stats=None) -> None:
-        """Advance the bar and log the round's numbers."""
+        """Advance the bar and log the round's numbers (``dars/round/*``) and the progress so far."""
         self.bar.n = summary.queries_done
+        self.samples += summary.round_samples
+        self.seconds += summary.seconds
         eta = "?" if summary.eta_seconds is None else f"{summary.eta_seconds / 60:.1f}min"
         self.bar.set_postfix(
             round=summary.round,
@@ -37,20 +58,22 @@ class Reporter:
         self.bar.refresh()
         if self.run is not None:
             metrics = {
-                "round": summary.round,
-                "queries_done": summary.queries_done,
-                "queries_done_share": summary.queries_done / max(summary.queries_total, 1),
-                "raw_samples": summary.raw_samples,
-                "round_samples": summary.round_samples,
-                "correct_rate": summary.correct_rate,
-                "samples_per_second": summary.samples_per_second,
+                f"{PREFIX}round": summary.round,
+                f"{PREFIX}round/samples": summary.round_samples,
+                f"{PREFIX}round/accuracy": summary.correct_rate,
+                f"{PREFIX}round/samples_per_second": summary.samples_per_second,
+                f"{PREFIX}progress/questions_done": summary.queries_done,
+                f"{PREFIX}progress/questions_done_share": summary.queries_done
+                / max(summary.queries_total, 1),
+                f"{PREFIX}progress/samples": summary.raw_samples,
             }
             if summary.eta_seconds is not None:
-                metrics["eta_seconds"] = summary.eta_seconds
+                metrics[f"{PREFIX}progress/eta_seconds"] = summary.eta_seconds
             self.run.log(metrics)
 
     def finish(self, info, rows: list[dict], figure: Path | None) -> None:
-        """Log the Figure-1 plot, histograms of pass rate and target, a sample table and summary counts."""
+        """Log the run's totals and per-level numbers (summary), the per-level and per-query tables, the
+        Figure-1 plot, histograms of pass rate and target, and a sample of the dataset."""
         self.bar.close()
         if self.run is None:
             return
@@ -59,51 +82,113 @@ class Reporter:
         from dart_trl.tracking.runs import finish_wandb
 
         logs: dict[str, Any] = {
-            "pass_rate_hist": wandb.Histogram(info["pass_rate"].dropna().tolist() or [0.0]),
-            "responses_per_query_hist": wandb.Histogram(info["n_responses"].tolist() or [0]),
+            f"{PREFIX}pass_rate_hist": wandb.Histogram(info["pass_rate"].dropna().tolist() or [0.0]),
+            f"{PREFIX}responses_per_question_hist": wandb.Histogram(info["n_responses"].tolist() or [0]),
+            f"{PREFIX}levels": wandb.Table(dataframe=level_table(info)),
+            f"{PREFIX}queries": query_table(info),
         }
         targets = info["target"].dropna().astype(int).tolist()
         if targets:
-            logs["target_hist"] = wandb.Histogram(targets)
+            logs[f"{PREFIX}target_hist"] = wandb.Histogram(targets)
         if figure is not None and figure.is_file():
-            logs["responses_per_query"] = wandb.Image(str(figure))
-        columns = ["query_id", "level", "domain", "query", "response", "answer", "gold"]
-        table = wandb.Table(columns=columns)
-        for row in rows[:SAMPLE_TABLE_ROWS]:
-            table.add_data(*[row.get(c) for c in columns])
-        logs["samples"] = table
+            logs[f"{PREFIX}responses_per_query"] = wandb.Image(str(figure))
+        logs[f"{PREFIX}samples_table"] = sample_table(rows)
         self.run.log(logs)
-        self.run.summary.update(summary_counts(info))
+        totals = summary_counts(info)
+        if self.seconds > 0:
+            totals["samples_per_second"] = self.samples / self.seconds
+        self.run.summary.update({f"{PREFIX}{k}": v for k, v in totals.items()})
+        self.run.summary.update(level_summary(info))
         finish_wandb(self.run)
 
 
+def level_table(info):
+    """Per level (``none`` for queries without one): questions, samples, accuracy (correct samples over
+    samples), responses kept, responses per question, questions with no response."""
+    import pandas as pd
+
+    frame = info.assign(level=info["level"].astype("string").fillna("none"))
+    rows = []
+    for level, part in frame.groupby("level", sort=True):
+        samples = int(part["n_samples"].sum())
+        responses = int(part["n_responses"].sum())
+        rows.append(
+            {
+                "level": str(level),
+                "questions": len(part),
+                "samples": samples,
+                "accuracy": float(part["n_corrects"].sum() / samples) if samples else None,
+                "responses": responses,
+                "responses_per_question": responses / len(part),
+                "questions_without_response": int((part["n_responses"] == 0).sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(LEVEL_COLUMNS))
+
+
+def level_summary(info) -> dict[str, Any]:
+    """The per-level table as summary keys ``dars/level_<level>/<column>``, one value each."""
+    summary = {}
+    for row in level_table(info).to_dict("records"):
+        level = row.pop("level")
+        summary.update({f"{PREFIX}level_{level}/{k}": v for k, v in row.items() if v is not None})
+    return summary
+
+
+def query_table(info):
+    """The per-query W&B table (the first :data:`QUERY_TABLE_ROWS` queries of ``query_info``)."""
+    import wandb
+
+    part = info.head(QUERY_TABLE_ROWS)
+    frame = part[list(QUERY_COLUMNS.values())].set_axis(list(QUERY_COLUMNS), axis=1)
+    frame = frame.astype({"level": "float64", "target": "float64"})  # W&B tables take no pandas NA
+    return wandb.Table(dataframe=frame.astype(object).where(frame.notna(), None))
+
+
+def sample_table(rows: list[dict]):
+    """A W&B table of the first :data:`SAMPLE_TABLE_ROWS` rows of the dataset."""
+    import wandb
+
+    columns = ["query_id", "level", "domain", "query", "response", "answer", "gold"]
+    return wandb.Table(
+        columns=columns, data=[[row.get(c) for c in columns] for row in rows[:SAMPLE_TABLE_ROWS]]
+    )
+
+
 def summary_counts(info) -> dict[str, Any]:
-    """End-of-run counts: queries, raw samples, responses, queries with a pool_info pass rate, and
-    queries per stop reason."""
+    """End-of-run totals: questions, samples and their accuracy, responses, questions without a response
+    or with a pool_info pass rate, and questions per stop reason (``stop/<reason>``)."""
+    samples = int(info["n_samples"].sum())
     counts = {
-        "num_queries": int(len(info)),
-        "total_raw_samples": int(info["n_samples"].sum()),
-        "total_corrects": int(info["n_corrects"].sum()),
-        "num_responses": int(info["n_responses"].sum()),
-        "queries_without_response": int((info["n_responses"] == 0).sum()),
-        "queries_with_known_pass_rate": int(info["known_pass_rate"].notna().sum()),
+        "questions": int(len(info)),
+        "samples": samples,
+        "correct_samples": int(info["n_corrects"].sum()),
+        "accuracy": float(info["n_corrects"].sum() / samples) if samples else 0.0,
+        "responses": int(info["n_responses"].sum()),
+        "questions_without_response": int((info["n_responses"] == 0).sum()),
+        "questions_with_known_pass_rate": int(info["known_pass_rate"].notna().sum()),
     }
     for reason, n in info["stop_reason"].value_counts().items():
-        counts[f"stop_{reason}"] = int(n)
+        counts[f"stop/{reason}"] = int(n)
     return counts
 
 
 def plot_responses_per_query(info, path: Path, title: str) -> Path:
-    """The paper's Figure 1: responses per query, queries sorted from hardest to easiest."""
+    """The paper's Figure 1 for one run: responses per query, one colour per level; queries ordered by
+    level, then from hardest to easiest within it, so runs over one pool line up level by level."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ordered = info.assign(_p=info["pass_rate"].fillna(0.0)).sort_values("_p", kind="stable")
+    ordered = info.assign(_p=info["pass_rate"].fillna(0.0), _level=info["level"].astype("float64"))
+    ordered = ordered.sort_values(["_level", "_p"], kind="stable", na_position="last").reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=120)
-    ax.scatter(range(len(ordered)), ordered["n_responses"], s=4, alpha=0.6)
-    ax.set_xlabel("queries, hardest (lowest pass rate) first")
+    for level, part in ordered.groupby(ordered["level"].astype("string").fillna("none"), sort=False):
+        ax.scatter(part.index, part["n_responses"], s=4, alpha=0.6, label=f"level {level}")
+    if ordered["level"].notna().any():
+        ax.legend(fontsize="small", markerscale=3)
+    ax.set_xlabel("queries by level, hardest (lowest pass rate) first within a level")
     ax.set_ylabel("responses in the dataset")
     ax.set_title(title)
     fig.tight_layout()

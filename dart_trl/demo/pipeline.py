@@ -139,26 +139,28 @@ class Pipeline:
         else:
             run_side_by_side(list(steps), self.env, self.out / "logs", self.timings)
 
-    def sft(self, title: str, base: Path, data: Path, out: Path, epochs: int) -> Step:
-        """SFT ``base`` on ``data`` (query/response) into ``out``."""
+    def sft(self, title: str, base: Path, data: Path, out: Path, epochs: int, tags: list[str]) -> Step:
+        """SFT ``base`` on ``data`` (query/response) into ``out``; W&B run ``sft-<out>`` with ``tags``."""
         return self.step(
             title, "sft", "sft_tiny_cpu.yaml",
             model_name_or_path=str(base), dataset_name=str(data), output_dir=str(out),
             num_train_epochs=str(epochs), per_device_train_batch_size="1", learning_rate="3e-3",
-            run_name=out.name, wandb_group=self.group, seed=str(self.args.seed),
+            run_name=f"sft-{out.name}", wandb_group=self.group, wandb_tags=tags, seed=str(self.args.seed),
         )  # fmt: skip
 
-    def generate(self, title: str, model: Path, pool: Path, out: Path, **overrides) -> Step:
-        """Sample ``model`` on ``pool`` with DARS into ``out``."""
+    def generate(self, title: str, model: Path, pool: Path, out: Path, tags: list[str], **overrides) -> Step:
+        """Sample ``model`` on ``pool`` with DARS into ``out``; W&B run ``dars-<out>`` with ``tags``."""
         pools = [{"source": str(pool), "id": "id", "query": "query", "answer": "answer", "level": "level"}]
         return self.step(
             title, "generate", "dars_tiny_cpu.yaml",
             model_name_or_path=str(model), pools=pools, output_dir=str(out), backend=self.backend,
-            run_name=out.name, seed=str(self.args.seed), **overrides,
+            run_name=f"dars-{out.name}", seed=str(self.args.seed), wandb_group=self.group,
+            wandb_tags=tags, **overrides,
         )  # fmt: skip
 
-    def evaluate(self, model: Path, benchmarks: dict[int, Path], name: str) -> Step:
-        """Evaluate ``model`` greedily on the held-out questions of each level into ``eval/<name>``."""
+    def evaluate(self, model: Path, benchmarks: dict[int, Path], name: str, tags: list[str]) -> Step:
+        """Evaluate ``model`` greedily on the held-out questions of each level into ``eval/<name>``
+        (W&B run ``eval-<name>`` with ``tags``)."""
         specs = [
             {
                 "name": f"level{level}",
@@ -171,7 +173,7 @@ class Pipeline:
         return self.step(
             f"evaluate {name}", "eval", "eval_tiny_cpu.yaml",
             model_name_or_path=str(model), benchmarks=specs, output_dir=str(self.out / "eval" / name),
-            run_name=name, wandb_group=self.group,
+            run_name=f"eval-{name}", wandb_group=self.group, wandb_tags=tags,
         )  # fmt: skip
 
     def synthesise(self, teacher: Path, pool: Path) -> dict[str, Step]:
@@ -188,6 +190,7 @@ class Pipeline:
                 teacher,
                 pool,
                 self.out / "dars" / strategy,
+                [strategy],
                 strategy=strategy,
                 **settings[strategy],
             )  # fmt: skip
@@ -222,7 +225,8 @@ class Pipeline:
         self.run_steps(self.step(
             "4c. GRPO stages from the Prop2Diff student", "grpo", "grpo_demo_cpu.yaml",
             model_name_or_path=str(student), dataset=str(levels_dir / "levels.parquet"), stages=stages,
-            output_dir=str(self.out / "grpo"), wandb_group=self.group, seed=str(self.args.seed),
+            output_dir=str(self.out / "grpo"), wandb_group=self.group, wandb_tags=["prop2diff", "grpo"],
+            seed=str(self.args.seed),
         ))  # fmt: skip
         return self.out / "grpo" / stages[-1]["name"] / "final", stages
 
@@ -245,11 +249,12 @@ class Pipeline:
 
         teacher = out / "models" / "teacher"
         self.run_steps(self.sft("1. train the teacher", teacher_base, data["teacher_sft"], teacher,
-                                sizes.teacher_epochs))  # fmt: skip
+                                sizes.teacher_epochs, ["teacher"]))  # fmt: skip
         dars = {strategy: out / "dars" / strategy for strategy in STRATEGIES}
         evals = {name: out / "eval" / name for name in MODELS}
         self.run_steps(
-            *self.synthesise(teacher, data["pool"]).values(), self.evaluate(teacher, benchmarks, "teacher")
+            *self.synthesise(teacher, data["pool"]).values(),
+            self.evaluate(teacher, benchmarks, "teacher", ["teacher"]),
         )
         per_level, paths = self.figure_1(dars)
 
@@ -260,7 +265,12 @@ class Pipeline:
         self.run_steps(
             *[
                 self.sft(
-                    f"3. SFT a student on the {s} data", student_base, path, students[s], sizes.student_epochs
+                    f"3. SFT a student on the {s} data",
+                    student_base,
+                    path,
+                    students[s],
+                    sizes.student_epochs,
+                    [s],
                 )
                 for s, path in student_data.items()
             ]
@@ -268,8 +278,8 @@ class Pipeline:
         probe = out / "probe-student"
         self.run_steps(
             self.generate("4a. probe the Prop2Diff student's pass rates", students["prop2diff"], data["pool"],
-                          probe, strategy="vrt", max_trials=str(sizes.probe_trials)),
-            *[self.evaluate(students[s], benchmarks, f"student-{s}") for s in ("vrt", "prop2diff")],
+                          probe, ["probe"], strategy="vrt", max_trials=str(sizes.probe_trials)),
+            *[self.evaluate(students[s], benchmarks, f"student-{s}", [s]) for s in ("vrt", "prop2diff")],
         )  # fmt: skip
         self.run_steps(self.step(
             "4b. levels: student = small model, teacher = mid and large model", "levels",
@@ -279,7 +289,7 @@ class Pipeline:
         ))  # fmt: skip
         rl_model, _ = self.grpo(students["prop2diff"], out / "levels")
         rewards = self.stage_rewards()
-        self.run_steps(self.evaluate(rl_model, benchmarks, "student-prop2diff-grpo"))
+        self.run_steps(self.evaluate(rl_model, benchmarks, "student-prop2diff-grpo", ["prop2diff", "grpo"]))
 
         models = dict(zip(MODELS, [teacher, students["vrt"], students["prop2diff"], rl_model], strict=True))
         if self.env["WANDB_MODE"] == "disabled":

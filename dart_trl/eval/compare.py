@@ -4,7 +4,7 @@
     dart-trl compare --wandb-group dart-7b [--wandb-project dart-trl]
 
 Each RUN_DIR is a ``dart-trl eval`` output directory (its ``results.json``) or a W&B run directory
-(its logged ``eval/<benchmark>/accuracy`` summaries). A benchmark's views (``theoremqa/no_picture``)
+(its logged ``bench/<benchmark>/accuracy`` summaries). A benchmark's views (``theoremqa/no_picture``)
 get a column of their own after the benchmark's, outside the average. ``--wandb-group`` adds the group's eval runs:
 through the W&B API when online, from the local run directories under ``--wandb-dir`` when
 ``WANDB_MODE`` is offline. Prints a markdown table (benchmarks as columns, AVG last, the best score of
@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from dart_trl.config import RecipeError, parse_options, run_guarded
 from dart_trl.eval.benchmarks import BENCHMARKS
@@ -57,6 +58,11 @@ class CompareArguments:
         default="comparison",
         metadata={"help": "Directory for comparison.md, comparison.csv, comparison.png."},
     )
+    report_to: Literal["wandb", "none"] = field(
+        default="wandb",
+        metadata={"help": "Also log the table (accuracy 0-1) and chart to a W&B run of job type compare."},
+    )
+    wandb_tags: list[str] = field(default_factory=list, metadata={"help": "W&B tags of the compare run."})
 
 
 @dataclass
@@ -73,11 +79,13 @@ def is_view(column: str) -> bool:
 
 
 def summary_scores(summary: dict) -> dict[str, float]:
-    """Accuracies from W&B summary keys ``eval/<benchmark>/accuracy`` and ``eval/<benchmark>/<view>/accuracy``."""
+    """Accuracies from W&B summary keys ``bench/<benchmark>/accuracy`` and ``bench/<benchmark>/<view>/accuracy``
+    (``eval/...`` in runs logged before dart-trl named them ``bench/``)."""
     scores = {}
     for key, value in summary.items():
         parts = key.split("/")
-        if len(parts) in (3, 4) and parts[0] == "eval" and parts[-1] == "accuracy" and parts[1] != AVERAGE:
+        prefix_ok = parts[0] in ("bench", "eval")
+        if len(parts) in (3, 4) and prefix_ok and parts[-1] == "accuracy" and parts[1] != AVERAGE:
             if isinstance(value, (int, float)):
                 scores["/".join(parts[1:-1])] = float(value)
     return scores
@@ -105,7 +113,7 @@ def read_run_dir(path: str | os.PathLike) -> RunScores:
         run = read_run(path)
         scores = summary_scores(run.summary)
         if not scores:
-            raise RecipeError(f"{path}: this W&B run logged no eval/<benchmark>/accuracy")
+            raise RecipeError(f"{path}: this W&B run logged no bench/<benchmark>/accuracy")
         return RunScores(run.name or run.run_id or path.name, scores)
     raise RecipeError(f"{path}: no {RESULTS_NAME} and no W&B run there")
 
@@ -135,7 +143,7 @@ def group_runs(group: str, project: str | None, wandb_dir: str | None) -> list[R
     runs = [r for r in runs if r.scores]
     if not runs:
         raise RecipeError(
-            f"no eval runs with eval/<benchmark>/accuracy in W&B group '{group}' of '{project}'"
+            f"no eval runs with bench/<benchmark>/accuracy in W&B group '{group}' of '{project}'"
         )
     return runs
 
@@ -240,6 +248,43 @@ def bar_chart(
     plt.close(fig)
 
 
+def log_comparison(
+    args: CompareArguments,
+    out: Path,
+    runs: Sequence[RunScores],
+    columns: Sequence[str],
+    rows: list[list[float | None]],
+) -> None:
+    """Log the comparison to a W&B run (job type ``compare``, in ``--wandb-group``'s group by the one
+    rule of docs/wandb.md): ``compare/table``, a row per run, accuracy 0-1 per benchmark and
+    ``average_shared`` (over the benchmarks every run has), and ``compare/chart``."""
+    from dart_trl.config import to_plain
+    from dart_trl.tracking.runs import code_config, finish_wandb, init_wandb, run_group, wandb_enabled
+
+    if not wandb_enabled(args.report_to):
+        return
+    import wandb
+
+    run = init_wandb(
+        name=f"compare-{out.resolve().name}",
+        job_type="compare",
+        config={**to_plain(args), **code_config(), "report_to": [args.report_to]},
+        output_dir=out,
+        group=run_group(args.wandb_group),
+        project=args.wandb_project,
+        tags=args.wandb_tags,
+    )
+    if run is None:
+        return
+    data = [
+        [run.label, *(None if v is None else v / 100 for v in row)]
+        for run, row in zip(runs, rows, strict=True)
+    ]
+    table = wandb.Table(columns=["run", *columns, "average_shared"], data=data)
+    run.log({"compare/table": table, "compare/chart": wandb.Image(str(out / "comparison.png"))})
+    finish_wandb(run)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl compare RUN_DIR... [--wandb-group G] [--out DIR]``."""
     args = parse_options(argv, "compare", CompareArguments, summary=__doc__.split("\n\n")[0])
@@ -263,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "comparison.md").write_text(table + note + "\n")
     write_csv(out / "comparison.csv", runs, columns, rows)
     bar_chart(out / "comparison.png", runs, columns, rows)
+    log_comparison(args, out, runs, columns, rows)
     print(table + note)
     print(f"\nwritten: {out / 'comparison.md'}, {out / 'comparison.csv'}, {out / 'comparison.png'}")
     return 0

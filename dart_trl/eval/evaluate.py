@@ -8,17 +8,19 @@ tokens); ``n`` > 1 samples per question (with ``temperature`` > 0) adds pass@n a
 per benchmark with a row per sample (query, gold, completion, extracted answer, correct, reason), and
 the resolved recipe. Each benchmark is scored as the paper scores it (all its items); a benchmark's
 views (TheoremQA without its picture questions) are extra figures under ``views`` in results.json,
-indented rows in the printed table and ``eval/<benchmark>/<view>/accuracy`` in W&B, never in the
+indented rows in the printed table and ``bench/<benchmark>/<view>/accuracy`` in W&B, never in the
 average. Graded samples are appended to ``<benchmark>.partial.jsonl`` every
 ``save_every`` questions, so an interrupted run started again with the same recipe resumes where it
 stopped. Rows without a gold answer or a query are skipped: listed in ``results.json`` and the printed
-summary, never sent to the model nor scored. With W&B: ``eval/<benchmark>/accuracy``, a per-item table
-per benchmark and ``eval/average/accuracy``.
+summary, never sent to the model nor scored. With W&B (:mod:`dart_trl.eval.tracking`, docs/wandb.md):
+``bench/<benchmark>/accuracy`` and the other numbers, a per-item table per benchmark, ``bench/table``
+with a row per benchmark, and ``bench/average/accuracy``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +32,7 @@ from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
+    WandbArguments,
     parse_recipe,
     run_guarded,
     write_resolved_recipe,
@@ -134,14 +137,11 @@ class EvalArguments:
     )
     report_to: Literal["wandb", "none"] = field(default="wandb", metadata={"help": "Log to W&B, or not."})
     run_name: str | None = field(
-        default=None, metadata={"help": "Run name in results.json and W&B (default: eval-<model dir name>)."}
-    )
-    wandb_project: str | None = field(
-        default=None, metadata={"help": "W&B project (default: $WANDB_PROJECT or dart-trl)."}
-    )
-    wandb_group: str | None = field(
         default=None,
-        metadata={"help": "W&B group, e.g. one per comparison (`dart-trl compare --wandb-group`)."},
+        metadata={
+            "help": "Run name in results.json and W&B (default: eval-<model dir name>; for a final/ or "
+            "checkpoint-N dir, eval-<two dirs above>-<dir>)."
+        },
     )
     wandb_table_rows: int = field(
         default=1000, metadata={"help": "Most rows of each benchmark's per-item W&B table."}
@@ -163,14 +163,17 @@ class EvalArguments:
 
 def model_dir_name(model: str) -> str:
     """The last part of a model's Hub id or local path (``outputs/sft-llama3-8b/`` -> ``sft-llama3-8b``); for a
-    GRPO stage's final weights ``<run>/<stage>/final``, ``<run>-<stage>``."""
+    GRPO stage's final weights ``<run>/<stage>/final``, ``<run>-<stage>``; for a checkpoint
+    ``<run>/checkpoint-N``, ``<run>-checkpoint-N``."""
     parts = Path(model.rstrip("/")).parts
     if len(parts) >= 3 and parts[-1] == "final":  # grpo.stages.FINAL_DIR (no job imports another job)
         return f"{parts[-3]}-{parts[-2]}"
+    if len(parts) >= 2 and re.fullmatch(r"checkpoint-\d+", parts[-1]):
+        return f"{parts[-2]}-{parts[-1]}"
     return parts[-1] if parts else model
 
 
-RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments)
+RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments, WandbArguments)
 
 
 @dataclass(frozen=True)
@@ -448,20 +451,6 @@ def grade_chunk(
     return records
 
 
-def log_benchmark(run, name: str, metrics: dict[str, Any], records: Sequence[dict[str, Any]], max_rows: int):
-    """Log a benchmark's metrics (``eval/<name>/...``) and its per-item table to the W&B run."""
-    import wandb
-
-    columns = ["index", "sample", "query", "gold", "completion", "answer", "correct", "reason"]
-    table = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in records[:max_rows]])
-    values = {f"eval/{name}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
-    for view, view_values in metrics.get("views", {}).items():
-        values.update(
-            {f"eval/{name}/{view}/{k}": v for k, v in view_values.items() if isinstance(v, (int, float))}
-        )
-    run.log({**values, f"eval/{name}/items": table})
-
-
 def print_results(results: dict[str, Any]) -> None:
     """Print accuracy per benchmark, its views (indented, not in the average) and the average as a table."""
     from rich.console import Console
@@ -498,8 +487,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     recipe, _ = parse_recipe(argv, "eval", RECIPE_TYPES)
     specs, loaded = load_benchmarks(recipe)
 
+    from dart_trl.eval.tracking import log_benchmark, log_results
     from dart_trl.grading import Grader
-    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
     args, sampling = recipe.get(EvalArguments), recipe.get(SamplingArguments)
     recipe.values["output_dir"] = args.output_dir  # the default, one per model, into the resolved recipe
@@ -515,17 +505,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model)
-    run = None
-    if wandb_enabled(args.report_to):
-        config = run_config(recipe, benchmarks=[b.name for b in loaded])
-        run = init_wandb(
-            name=run_name,
-            job_type="eval",
-            config=config,
-            output_dir=out,
-            group=args.wandb_group,
-            project=args.wandb_project,
-        )
+    run = start_run(
+        recipe,
+        job_type="eval",
+        name=run_name,
+        output_dir=out,
+        report_to=args.report_to,
+        benchmarks=[b.name for b in loaded],
+        **producers(model=model),
+    )
     results: dict[str, Any] = {
         "run_name": run_name,
         "model": model,
@@ -557,12 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     accuracies = [m["accuracy"] for m in results["benchmarks"].values() if m["accuracy"] is not None]
     results["average"] = sum(accuracies) / len(accuracies) if accuracies else None
     if run is not None:
-        if results["average"] is not None:
-            run.log({"eval/average/accuracy": results["average"]})
+        log_results(run, results)
         results["wandb"] = {
             "id": run.id,
             "project": run.project,
-            "group": args.wandb_group,
+            "group": run.group or None,
             "dir": str(Path(run.dir).parent),
         }
     path = write_results(out, results)

@@ -79,9 +79,15 @@ class CurriculumCallback(TrainerCallback):
 class StagedGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer`` that feeds a :class:`StageMonitor` and samples around its dropped prompts."""
 
-    def __init__(self, *args, monitor: StageMonitor, **kwargs) -> None:
+    def __init__(self, *args, monitor: StageMonitor, step_offset: int = 0, **kwargs) -> None:
         self.monitor = monitor
+        self.step_offset = step_offset  # optimizer steps of the stages before this one
         super().__init__(*args, **kwargs)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """TRL's log, with ``curriculum/step``: the step counted from the first stage's start."""
+        logs = {**logs, "curriculum/step": self.step_offset + self.state.global_step}
+        super().log(logs, start_time)
 
     def _get_train_sampler(self, dataset=None):
         if not self.monitor.options.drop_uniform_prompts:

@@ -22,11 +22,13 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from dart_trl.config import (
     LaunchArguments,
     Recipe,
     RecipeError,
+    WandbArguments,
     parse_recipe,
     run_guarded,
     write_resolved_recipe,
@@ -75,13 +77,17 @@ class LevelsArguments:
     level3_success_fraction: float = field(
         default=0.5, metadata={"help": "Share of the large model's solved queries kept in level 3."}
     )
+    report_to: Literal["wandb", "none"] = field(default="wandb", metadata={"help": "Log to W&B, or not."})
+    run_name: str | None = field(
+        default=None, metadata={"help": "W&B run name (default: levels-<output dir name>)."}
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.level3_success_fraction <= 1.0:
             raise ValueError(f"level3_success_fraction must be in [0, 1], got {self.level3_success_fraction}")
 
 
-RECIPE_TYPES = (LaunchArguments, LevelsArguments)
+RECIPE_TYPES = (LaunchArguments, LevelsArguments, WandbArguments)
 
 
 def query_info_path(source: str) -> Path:
@@ -200,6 +206,28 @@ def validate(recipe: Recipe) -> None:
             )
 
 
+def log_levels(recipe: Recipe, args: LevelsArguments, out: Path, summary: dict[str, int]) -> None:
+    """Log the per-level counts (``levels/questions``, ``levels/level_<L>/questions``, ``levels/unlabelled``)
+    to a W&B run whose config holds the resolved recipe (seed, level3_success_fraction) and the producing
+    runs of the pass rates."""
+    from dart_trl.tracking.runs import finish_wandb, producers, start_run
+
+    run = start_run(
+        recipe,
+        job_type="levels",
+        name=args.run_name or f"levels-{out.resolve().name}",
+        output_dir=out,
+        report_to=args.report_to,
+        **producers(**{f"{m}_query_info": getattr(args, f"{m}_query_info") for m in MODELS}),
+    )
+    if run is None:
+        return
+    counts = {"questions": summary["queries"], "unlabelled": summary["unlabelled"]}
+    counts.update({f"level_{lv}/questions": summary[f"level_{lv}"] for lv in (1, 2, 3)})
+    run.summary.update({f"levels/{k}": v for k, v in counts.items()})
+    finish_wandb(run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Label the pool and write ``levels.parquet`` with a per-level count summary."""
     recipe, _ = parse_recipe(argv, "levels", RECIPE_TYPES)
@@ -239,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"queries": len(frame), **counts, "unlabelled": int((frame["levels"].map(len) == 0).sum())}
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     write_resolved_recipe(recipe, out)
+    log_levels(recipe, args, out, summary)
     print(f"dart-trl levels: {summary} -> {out / OUTPUT_FILE}")
     return 0
 

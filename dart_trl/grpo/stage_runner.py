@@ -16,9 +16,13 @@ from dart_trl.grpo.monitor import StageMonitor
 from dart_trl.grpo.rewards import RewardContext, build_rewards
 from dart_trl.grpo.stages import DONE_FILE, START_FILE, render_prompts, write_json_atomic
 from dart_trl.processes import end_training
-from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
+from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
 JOB_TYPE = "grpo-stage"
+# The run's summary grpo/<name>: stage_done.json's <key> (running reward and dropped prompts are TRL's
+# train/curriculum/* already)
+SUMMARY_KEYS = {"stage_index": "stage_index", "questions": "num_prompts", "global_step": "global_step",
+                "step": "step", "advanced_early": "advanced_early", "advanced_at_step": "advanced_at_step"}  # fmt: skip
 
 
 def weights_digest(model) -> str:
@@ -43,8 +47,12 @@ class StartWeightsCallback(TrainerCallback):
         return control
 
 
-def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bool) -> dict[str, Any]:
-    """Train one stage from ``init_from`` (or resume it) and save its final weights; returns its summary."""
+def run_stage(
+    recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bool, position: tuple[int, int, int]
+) -> dict[str, Any]:
+    """Train one stage from ``init_from`` (or resume it) and save its final weights; returns its summary.
+
+    ``position`` is (stage index from 1, number of stages, optimizer steps of the stages before it)."""
     model_args = recipe.get(ModelConfig)
     stage, args = plan.stage, plan.args
     root = recipe.get(GRPOConfig).output_dir
@@ -63,14 +71,26 @@ def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bo
     callbacks: list[TrainerCallback] = [CurriculumCallback(monitor)]
     if not checkpoint:
         callbacks.append(StartWeightsCallback(stage.output_dir(root) / START_FILE, init_from))
+    stage_index, num_stages, step_offset = position
     run = None
-    if state.is_main_process and wandb_enabled(args.report_to):
-        run = init_wandb(
-            name=stage.name,
+    if state.is_main_process:
+        run = start_run(
+            recipe,
             job_type=JOB_TYPE,
-            group=ours.wandb_group or Path(root).resolve().name,
-            config=run_config(recipe, stage=stage.name, init_from=init_from, resumed_from=checkpoint),
+            name=stage.name,
             output_dir=stage.output_dir(root),
+            report_to=args.report_to,
+            default_group=Path(root).resolve().name,
+            stage=stage.name,
+            stage_index=stage_index,
+            num_stages=num_stages,
+            stage_levels=stage.levels,
+            step_offset=step_offset,
+            model_name_or_path=init_from,  # the weights this stage trains
+            base_model=model_args.model_name_or_path,
+            init_from=init_from,
+            resumed_from=checkpoint,
+            **producers(model=init_from, data=stage.dataset),
         )
     trainer = StagedGRPOTrainer(
         model=init_from,
@@ -83,6 +103,7 @@ def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bo
         processing_class=tokenizer,
         callbacks=callbacks,
         monitor=monitor,
+        step_offset=step_offset,
     )
     trainer.train(resume_from_checkpoint=checkpoint)
     final = stage.final_dir(root)
@@ -91,7 +112,9 @@ def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bo
         "stage": stage.name,
         "init_from": init_from,
         "resumed_from": checkpoint,
+        "stage_index": stage_index,
         "global_step": trainer.state.global_step,
+        "step": step_offset + trainer.state.global_step,
         "advanced_early": monitor.advanced_at_step is not None,
         "advanced_at_step": monitor.advanced_at_step,
         "running_reward": monitor.running_reward,
@@ -101,7 +124,8 @@ def run_stage(recipe: Recipe, ours, plan, init_from: str, tokenizer, is_last: bo
     if state.is_main_process:
         write_json_atomic(final / DONE_FILE, summary)
         if run is not None:
-            run.summary.update({f"stage/{k}": v for k, v in summary.items() if v is not None})
+            named = {f"grpo/{name}": summary[key] for name, key in SUMMARY_KEYS.items()}
+            run.summary.update({k: v for k, v in named.items() if v is not None})
             finish_wandb(run)
     state.wait_for_everyone()
     if is_last:

@@ -12,6 +12,7 @@ Run it as ``dart-trl grpo RECIPE.yaml [--key value ...]`` (validated here, then 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from dart_trl.config import (
     LazySection,
     Recipe,
     RecipeError,
+    WandbArguments,
     parse_recipe,
     write_resolved_recipe,
 )
@@ -29,6 +31,7 @@ from dart_trl.grpo.monitor import PROMPT_ID, CurriculumOptions
 from dart_trl.grpo.rewards import REWARDS, check_reward_names
 from dart_trl.grpo.stages import (
     DATA_KEYS,
+    DONE_FILE,
     GRPO_CONFIG,
     Stage,
     StageSpec,
@@ -84,9 +87,6 @@ class StagedGRPOArguments:
             "help": "'length' reward: tokens before max_completion_length where the penalty ramps to -1."
         },
     )
-    wandb_group: str | None = field(
-        default=None, metadata={"help": "W&B group of all stages (default: the output_dir's name)."}
-    )
     drop_uniform_prompts: bool = field(
         default=False,
         metadata={
@@ -128,7 +128,14 @@ class StagedGRPOArguments:
 
 
 MODEL_CONFIG = LazySection("trl", "ModelConfig")
-RECIPE_TYPES = (LaunchArguments, StagedGRPOArguments, DecontaminationArguments, GRPO_CONFIG, MODEL_CONFIG)
+RECIPE_TYPES = (
+    LaunchArguments,
+    StagedGRPOArguments,
+    DecontaminationArguments,
+    WandbArguments,
+    GRPO_CONFIG,
+    MODEL_CONFIG,
+)
 
 
 @dataclass
@@ -245,18 +252,22 @@ def main(argv: list[str] | None = None) -> int:
         trust_remote_code=recipe.get(GRPOConfig).trust_remote_code,
     )
     init_from = model_args.model_name_or_path
+    steps = 0  # optimizer steps of the stages done so far: the next stage's steps count on from there
     for i, plan in enumerate(plans):
         stage = plan.stage
         if stage.is_done(root):
             state.print(f"dart-trl grpo: stage '{stage.name}' is done ({stage.final_dir(root)}); skipping it")
+            summary = json.loads((stage.final_dir(root) / DONE_FILE).read_text())
         else:
             ours = recipe.get(StagedGRPOArguments)
-            summary = run_stage(recipe, ours, plan, init_from, tokenizer, is_last=i == len(plans) - 1)
+            position = (i + 1, len(plans), steps)
+            summary = run_stage(recipe, ours, plan, init_from, tokenizer, i == len(plans) - 1, position)
             how = (
                 f"advanced early at step {summary['advanced_at_step']}"
                 if summary["advanced_early"]
                 else "done"
             )
             state.print(f"dart-trl grpo: stage '{stage.name}' {how}: {summary['global_step']} steps")
+        steps += summary["global_step"]
         init_from = str(stage.final_dir(root))
     return 0

@@ -20,6 +20,7 @@ from dart_trl.config import (
     LazySection,
     Recipe,
     RecipeError,
+    WandbArguments,
     parse_recipe,
     write_resolved_recipe,
 )
@@ -73,17 +74,18 @@ class SFTScriptArguments:
             "false they are kept and TRL's packer cuts them at max_length, losing their answer and EOS."
         },
     )
-    wandb_project: str | None = field(
-        default=None, metadata={"help": "W&B project; default: $WANDB_PROJECT, else 'dart-trl'."}
-    )
-    wandb_group: str | None = field(
-        default=None, metadata={"help": "W&B group, to compare runs side by side (e.g. 'sft-mistral-7b')."}
-    )
 
 
 SFT_CONFIG = LazySection("trl", "SFTConfig")
 MODEL_CONFIG = LazySection("trl", "ModelConfig")
-RECIPE_TYPES = (LaunchArguments, SFTScriptArguments, DecontaminationArguments, SFT_CONFIG, MODEL_CONFIG)
+RECIPE_TYPES = (
+    LaunchArguments,
+    SFTScriptArguments,
+    DecontaminationArguments,
+    WandbArguments,
+    SFT_CONFIG,
+    MODEL_CONFIG,
+)
 
 
 def validate(recipe: Recipe) -> None:
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dart_trl.data import load_table
     from dart_trl.sft.data import prepare_sft_dataset
-    from dart_trl.tracking.runs import finish_wandb, init_wandb, run_config, wandb_enabled
+    from dart_trl.tracking.runs import finish_wandb, producers, start_run, wandb_enabled
 
     script, sft, model_args = recipe.get(SFTScriptArguments), recipe.get(SFTConfig), recipe.get(ModelConfig)
     device = sft.device  # sets up the distributed state first: gloo on CPU, NCCL or DeepSpeed on GPUs
@@ -226,15 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_main_process:
         lock_output_dir(sft.output_dir)  # shared with `dart-trl sft`, which took it before launching
         write_resolved_recipe(recipe, sft.output_dir)
-        if wandb_enabled(sft.report_to):
-            init_wandb(
-                name=sft.run_name,
-                job_type="sft",
-                group=script.wandb_group,
-                project=script.wandb_project,
-                config=run_config(recipe, **data_facts),
-                output_dir=sft.output_dir,
-            )
+        start_run(
+            recipe,
+            job_type="sft",
+            name=sft.run_name,
+            output_dir=sft.output_dir,
+            report_to=sft.report_to,
+            **data_facts,
+            **producers(model=model_args.model_name_or_path, data=script.dataset_name),
+        )
 
     trainer = SFTTrainer(
         model=model_args.model_name_or_path,

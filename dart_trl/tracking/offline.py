@@ -28,6 +28,7 @@ class OfflineRun:
     group: str = ""
     job_type: str = ""
     project: str = ""
+    tags: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -92,7 +93,7 @@ def read_run(run_dir: str | Path) -> OfflineRun:
         if kind == "run":
             r = record.run
             run.run_id, run.name, run.group = r.run_id, r.display_name, r.run_group
-            run.job_type, run.project = r.job_type, r.project
+            run.job_type, run.project, run.tags = r.job_type, r.project, list(r.tags)
             for item in r.config.update:
                 run.config[_item_key(item)] = json.loads(item.value_json)
         elif kind == "config":

@@ -6,6 +6,7 @@ job: an unreachable or broken server makes it log offline in the output director
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import dart_trl
-from dart_trl.config import Recipe, to_plain
+from dart_trl.config import RESOLVED_RECIPE_NAME, Recipe, WandbArguments, to_plain
+from dart_trl.config.schema import real_section
 
 DEFAULT_PROJECT = "dart-trl"
 RUN_ID_FILE = "wandb_run.json"
@@ -27,14 +29,16 @@ INIT_TIMEOUT = 10.0  # seconds wandb.init may take online before the run goes of
 IN_USE_WAIT = 15.0  # seconds a restarted job waits for a killed one's W&B service to free the run id
 FINISH_TIMEOUT = 60.0  # seconds the end of an online run may spend uploading
 
+VERSIONED = ("torch", "transformers", "trl", "vllm", "datasets", "accelerate", "wandb")
+
 _unreachable: dict[str, str] = {}  # "reason": why W&B's server was given up on; later runs go offline at once
 
 
-def git_commit() -> str | None:
-    """The commit of the dart-trl checkout this code runs from, or None outside a git checkout."""
+def _git(*args: str) -> str | None:
+    """The output of ``git ARGS`` in the dart-trl checkout this code runs from, or None outside one."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             cwd=Path(dart_trl.__file__).resolve().parent,
             capture_output=True,
             text=True,
@@ -42,19 +46,155 @@ def git_commit() -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    """The commit of the dart-trl checkout this code runs from, or None outside a git checkout."""
+    return _git("rev-parse", "HEAD") or None
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files of the checkout differ from its commit; None outside a git checkout."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries a run's numbers depend on (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def resolved_values(recipe: Recipe) -> dict[str, Any]:
+    """Every key of the recipe with the value the job uses: our sections' defaults, then the file and
+    command line. TRL's sections add only the keys the recipe sets (TRL's W&B callback logs the rest)."""
+    values: dict[str, Any] = {}
+    for config in recipe.configs:
+        ours = type(config).__module__.startswith("dart_trl.") and real_section(type(config)) is None
+        if ours and dataclasses.is_dataclass(config):
+            values.update(to_plain(config))
+    values.update(to_plain(dict(recipe.values)))
+    if isinstance(values.get("report_to"), str):  # one type in every run: TRL's list
+        values["report_to"] = [values["report_to"]]
+    return values
 
 
 def run_config(recipe: Recipe, **extra: Any) -> dict[str, Any]:
-    """The W&B config of a job: the resolved recipe, its file, the git commit and ``extra`` values."""
-    config = to_plain(dict(recipe.values))
-    config.update(
-        recipe_file=str(recipe.path),
-        git_commit=git_commit(),
-        dart_trl_version=dart_trl.__version__,
-        **to_plain(extra),
-    )
+    """The W&B config of a job: the resolved recipe (defaults included), its file, the git commit and
+    whether the checkout was dirty, library versions and ``extra`` values."""
+    config = resolved_values(recipe)
+    config.update(recipe_file=str(recipe.path), **code_config(), **to_plain(extra))
     return config
+
+
+def code_config() -> dict[str, Any]:
+    """The code a run ran: git commit, whether the checkout was dirty, dart-trl and library versions."""
+    return {
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "dart_trl_version": dart_trl.__version__,
+        "versions": library_versions(),
+    }
+
+
+def _job_dir(path: str | os.PathLike, marker: str) -> Path | None:
+    """The directory holding ``marker`` among ``path`` and its two parents (a model's ``final/``, a
+    dataset's ``dataset/train.parquet`` belong to the job directory above them), or None."""
+    start = Path(path)
+    for directory in [start, *start.parents][:3]:
+        if (directory / marker).is_file():
+            return directory
+    return None
+
+
+def _recipe_at(directory: Path | None) -> dict[str, Any]:
+    import yaml
+
+    try:
+        recipe = yaml.safe_load((directory / RESOLVED_RECIPE_NAME).read_text()) if directory else None
+    except (OSError, yaml.YAMLError):
+        return {}
+    return recipe if isinstance(recipe, dict) else {}
+
+
+def dars_strategy(path: str | os.PathLike, hops: int = 4) -> str | None:
+    """The DARS strategy whose data ``path`` (a model or data set) comes from, following the resolved
+    recipes of the jobs that made it (data set, then base model) up to ``hops`` jobs back; None if unknown."""
+    recipe = _recipe_at(_job_dir(path, RESOLVED_RECIPE_NAME))
+    if isinstance(recipe.get("strategy"), str) and "pools" in recipe:
+        return recipe["strategy"]
+    if hops > 1:
+        for key in ("dataset_name", "dataset", "model_name_or_path"):
+            if isinstance(recipe.get(key), str) and recipe[key] != str(path):
+                found = dars_strategy(recipe[key], hops - 1)
+                if found:
+                    return found
+    return None
+
+
+def producers(**paths: str | None) -> dict[str, Any]:
+    """W&B config linking a job to the runs that made its inputs: ``<name>_run_id`` for each path in
+    ``paths`` written by a dart-trl job with a W&B run, and ``dars_strategy`` when one of them comes
+    from a DARS data set."""
+    config: dict[str, Any] = {}
+    for name, path in paths.items():
+        if not path:
+            continue
+        directory = _job_dir(path, RUN_ID_FILE)
+        if directory is not None:
+            try:
+                config[f"{name}_run_id"] = json.loads((directory / RUN_ID_FILE).read_text())["id"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        if not config.get("dars_strategy"):
+            config["dars_strategy"] = dars_strategy(path)
+    if config.get("dars_strategy") is None:
+        config.pop("dars_strategy", None)
+    return config
+
+
+def run_group(group: str | None, default: str | None = None) -> str | None:
+    """The W&B group of a job's run, by one rule for every job: the recipe's ``wandb_group``, else
+    ``$WANDB_RUN_GROUP``, else the job's default (``grpo``: its output directory's name; others: none)."""
+    return group or os.environ.get("WANDB_RUN_GROUP") or default
+
+
+def start_run(
+    recipe: Recipe,
+    *,
+    job_type: str,
+    name: str | None,
+    output_dir: str | os.PathLike,
+    report_to: Any = "wandb",
+    default_group: str | None = None,
+    **extra: Any,
+):
+    """Start (or resume) a job's W&B run: the one way every job starts its run.
+
+    None when ``report_to`` leaves W&B out or W&B is disabled. The config is :func:`run_config` with
+    ``extra``; project, group and tags come from the recipe's :class:`WandbArguments` (the group by
+    :func:`run_group`, the project else ``$WANDB_PROJECT``, else ``dart-trl``).
+    """
+    if not wandb_enabled(report_to):
+        return None
+    where = recipe.get(WandbArguments)
+    return init_wandb(
+        name=name,
+        job_type=job_type,
+        config=run_config(recipe, **extra),
+        output_dir=output_dir,
+        group=run_group(where.wandb_group, default_group),
+        project=where.wandb_project,
+        tags=where.wandb_tags,
+    )
 
 
 def wandb_enabled(report_to: Any = "wandb") -> bool:
@@ -130,6 +270,7 @@ def init_wandb(
     output_dir: str | os.PathLike,
     group: str | None = None,
     project: str | None = None,
+    tags: list[str] | None = None,
 ):
     """Start (or resume) the W&B run of the job writing ``output_dir`` and return it; never fails the job.
 
@@ -147,17 +288,18 @@ def init_wandb(
     # stays "in use" in its parent's service. Each job starts its own and does not hand it to its children.
     os.environ.pop(SERVICE_ENV, None)
     try:
-        return _init_wandb(wandb, name, job_type, config, Path(output_dir), group, project)
+        return _init_wandb(wandb, name, job_type, config, Path(output_dir), group, project, tags)
     finally:
         os.environ.pop(SERVICE_ENV, None)
 
 
-def _init_wandb(wandb, name, job_type, config, output_dir: Path, group, project):
+def _init_wandb(wandb, name, job_type, config, output_dir: Path, group, project, tags):
     common = dict(
         project=project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT),
         name=name,
         group=group,
         job_type=job_type,
+        tags=list(tags) if tags else None,
         config=config,
         id=stable_run_id(output_dir),
         resume="allow",
