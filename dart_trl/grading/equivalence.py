@@ -307,7 +307,7 @@ def _chain(s: str) -> tuple[str | None, str | None] | None:
     exact_parts = _split_top(first, "=")
     if not all(exact_parts) or (len(exact_parts) < 3 and not rest):
         return None
-    if any(re.search(r"\s\\?[A-Za-z]+(?:_\{?\w+\}?)?$", p) for p in exact_parts[1:-1]):
+    if any(_ends_with_new_lhs(p) for p in exact_parts[1:-1]):
         return None  # "y = f(x) \\quad y = -x": two equations side by side, not one derivation
     exact = exact_parts[-1] if not _BARE_NAME_RE.fullmatch(exact_parts[-1]) else None
     approx = _split_top(_APPROX_RE.sub("=", rest[0]), "=")[-1] if rest else None
@@ -413,6 +413,13 @@ def _compare_chains(
         return eq(exact or approx or "", gold)
     assert g_chain is not None
     return any(eq(pred, g) for g in g_chain if g)
+
+
+def _ends_with_new_lhs(part: str) -> bool:
+    """Whether a middle part of ``a = b = c`` ends with the left-hand side of a new equation (``f(x) \\quad
+    y``), not with a factor of its own value (``i^{4} \\cdot i``, ``2 x``)."""
+    m = re.search(r"(\S+)\s+\\?[A-Za-z]+(?:_\{?\w+\}?)?$", part)
+    return m is not None and re.search(r"(?:[-+*/^({=]|\\cdot|\\times|\\div)$", m.group(1)) is None
 
 
 def _split_equation(s: str) -> tuple[str, str] | None:
