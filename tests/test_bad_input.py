@@ -94,6 +94,7 @@ CASES = [
     ("not_a_mapping", "eval", "- a\n- b\n", [], ["must be a YAML mapping"]),
     ("bad_yaml", "levels", "output_dir: [x\n", [], ["is not valid YAML"]),
     # keys and values
+    ("sft_without_dataset", "sft", {"dataset_name": None}, [], ["key 'dataset_name' is required"]),
     ("unknown_key", "sft", {"learning_rat": 1e-5}, [], ["unknown key 'learning_rat'", "did you mean 'learning_rate'"]),
     ("wrong_type", "sft", {"num_train_epochs": "three"}, [], ["key 'num_train_epochs'", "expects float"]),
     ("max_tokens_negative", "generate", {"max_tokens": -5}, [], ["max_tokens must be at least 1"]),

@@ -26,8 +26,11 @@ def check_model(name: str | None, where: str, key: str = "model_name_or_path") -
         raise RecipeError(f"{where}: key '{key}': model directory {name} {what}")
 
 
-def check_file(name: str | None, where: str, key: str) -> None:
-    """A local file or directory named by ``key`` exists (Hub ids are left to the loader)."""
+def check_file(name: str | None, where: str, key: str, required: bool = False) -> None:
+    """A local file or directory named by ``key`` exists (Hub ids are left to the loader); with
+    ``required``, the key must be set."""
+    if required and not name:
+        raise RecipeError(f"{where}: key '{key}' is required (a Hub id or a local file or directory)")
     if name and looks_local(name) and not Path(name).expanduser().exists():
         raise RecipeError(f"{where}: key '{key}': no such file or directory: {name}")
 

@@ -96,7 +96,7 @@ def validate(recipe: Recipe) -> None:
     script, sft, model = recipe.get(SFTScriptArguments), recipe.get(SFT_CONFIG), recipe.get(MODEL_CONFIG)
     where = str(recipe.path)
     check_model(model.model_name_or_path, where)
-    check_file(script.dataset_name, where, "dataset_name")
+    check_file(script.dataset_name, where, "dataset_name", required=True)
     if sft.packing and sft.max_length is None:
         raise RecipeError(f"{where}: packing needs max_length (DART-Math packs to 4096)")
     if sft.max_steps <= 0 and sft.num_train_epochs <= 0:
