@@ -69,28 +69,10 @@ def question(a: int, b: int) -> str:
 
 def build_model(path: Path) -> Path:
     """A tiny Llama (1 layer) trained for 40 full-batch steps to answer the TRAINED additions."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from dart_trl.demo.tiny import build_tiny_model
+    from dart_trl.demo.tiny import build_answering_model
 
     texts = [f"{question(a, b)} " + phrase % (a + b) for a, b in TRAINED for phrase in PHRASES]
-    build_tiny_model(path, corpus="\n".join(texts * 3), num_layers=1)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path)
-    batch = tokenizer(
-        [t + tokenizer.eos_token for t in texts], return_tensors="pt", padding=True, add_special_tokens=False
-    )
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    torch.manual_seed(0)
-    for _ in range(40):
-        model(**batch, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return build_answering_model(path, texts)
 
 
 def write_recipe(path: Path, model: Path, backend: str, output_dir: Path) -> Path:

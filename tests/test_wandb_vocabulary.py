@@ -35,29 +35,12 @@ def question(a: int, b: int) -> str:
 
 def answering_model(path: Path) -> Path:
     """A tiny Llama trained (~15 s on 2 cores) to answer the TRAINED additions, so DARS keeps responses."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from dart_trl.demo.tiny import build_tiny_model
+    from dart_trl.demo.tiny import build_answering_model
 
     pairs = [p for level in TRAINED.values() for p in level]
-    texts = [f"{question(a, b)} The answer is \\boxed{{{a + b}}}." for a, b in pairs]
-    path = build_tiny_model(path, corpus="\n".join(texts * 3), num_layers=1)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path)
-    batch = tokenizer(
-        [t + tokenizer.eos_token for t in texts], return_tensors="pt", padding=True, add_special_tokens=False
+    return build_answering_model(
+        path, [f"{question(a, b)} The answer is \\boxed{{{a + b}}}." for a, b in pairs]
     )
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    torch.manual_seed(0)
-    for _ in range(40):
-        model(**batch, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
