@@ -74,8 +74,8 @@ def main() -> int:
             ):
                 totals[key] += value
             print(
-                f"{bench}: {len(rows)} answers, agree {100 * agree / len(rows):.1f}%, "
-                f"ours right {100 * ours_right / len(rows):.1f}%, math-verify right {100 * theirs_right / len(rows):.1f}%"
+                f"{bench}: {len(rows)} answers, agree {agree} ({100 * agree / len(rows):.2f}%), "
+                f"ours right {ours_right}, math-verify right {theirs_right}"
             )
             shown = 0
             for (item, _, expected, form), o, t in rows:
@@ -88,8 +88,8 @@ def main() -> int:
                     shown += 1
     n = totals["items"]
     print(
-        f"all: {n} answers, agree {100 * totals['agree'] / n:.1f}%, ours right {100 * totals['ours'] / n:.1f}%, "
-        f"math-verify right {100 * totals['theirs'] / n:.1f}% ({time.perf_counter() - start:.0f}s)"
+        f"all: {n} answers, agree {totals['agree']} ({100 * totals['agree'] / n:.2f}%), ours right {totals['ours']}, "
+        f"math-verify right {totals['theirs']} ({time.perf_counter() - start:.0f}s)"
     )
     return 0
 
