@@ -36,7 +36,8 @@ SEP = "\x1f"
 # bash stand-ins for what needs a GPU node, a cluster or an account; every other command runs for real.
 PRELUDE = f"""
 set -euo pipefail
-record() {{ printf '%s{SEP}' "$@" >> "$CALLS"; printf '\\n' >> "$CALLS"; }}
+# one write per call: the README starts shards in the background, and two writes per call interleave
+record() {{ local line; line=$(printf '%s{SEP}' "$@"); printf '%s\\n' "$line" >> "$CALLS"; }}
 dart-trl() {{ record dart-trl "$@"; }}
 make() {{ record make "$@"; command make -n -C "$REPO" "$@" > /dev/null; }}
 sbatch() {{
