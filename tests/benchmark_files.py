@@ -47,6 +47,10 @@ FILES = {
 }
 
 
+# The file of each benchmark in ../shared/data: the published copies of the pinned files, and GSM8K's split.
+SHARED_COPIES = {bench: spec[0] for bench, spec in FILES.items()}
+
+
 def read_raw(path: Path) -> list[dict]:
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

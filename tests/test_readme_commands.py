@@ -22,6 +22,7 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+from benchmark_files import SHARED_COPIES
 from conftest import REPO_ROOT
 
 from dart_trl import cli
@@ -48,16 +49,8 @@ hf() {{ record hf "$@"; command hf "$@" --help > /dev/null; }}
 wandb() {{ record wandb "$@"; command wandb "$@" --help > /dev/null; }}
 source() {{ record source "$@"; [ "$1" = .venv/bin/activate ]; }}
 """
-# The published copies of the pinned benchmark files in ../shared/data, and the Hub benchmarks' stand-ins.
-SHARED_COPIES = {
-    "college_math": "college-math-test.jsonl",
-    "deepmind_math": "deepmind-mathematics.json",
-    "olympiadbench": "olympiadbench-OE_TO_maths_en_COMP.json",
-    "theoremqa": "theoremqa.json",
-    "aime24": "aime24-test.jsonl",
-    "amc23": "amc23-test.jsonl",
-    "minerva_math": "minerva-math-test.jsonl",
-}
+# The published copies of the pinned benchmark files in ../shared/data.
+PINNED_COPIES = {b: f for b, f in SHARED_COPIES.items() if isinstance(BENCHMARKS[b].source, PinnedFile)}
 CPU = ["--use_cpu", "true"]  # the recipes are written for GPUs (bf16)
 # AM-Math-Difficulty-RL is not in ../shared/data/hub: a stand-in with the columns grpo_staged.yaml maps
 # (query, answer, level); its real columns are unverified (the README says so).
@@ -91,7 +84,7 @@ def fresh_clone(tmp_path, shared_data, tiny_model, monkeypatch):
         mirror / "a-m-team--AM-Math-Difficulty-RL--train.jsonl", orient="records", lines=True
     )
     cache = tmp_path / "cache"
-    for name, copy in SHARED_COPIES.items():
+    for name, copy in PINNED_COPIES.items():
         source = BENCHMARKS[name].source
         assert isinstance(source, PinnedFile)
         target = source.cache_path(cache)
@@ -197,11 +190,10 @@ def test_every_readme_command_runs_from_a_fresh_clone(fresh_clone, tiny_model, c
 def test_eval_local_reads_its_benchmark_data_folder(fresh_clone, shared_data, tiny_model, capsys):
     work, _ = fresh_clone
     recipe = yaml.safe_load((REPO_ROOT / "recipes" / "eval_local.yaml").read_text())
-    copies = {**SHARED_COPIES, "gsm8k": "gsm8k-test.jsonl"}
     for entry in recipe["benchmarks"]:
         assert entry["data_files"].startswith("benchmark-data/"), entry
         (work / "benchmark-data").mkdir(exist_ok=True)
-        (work / entry["data_files"]).symlink_to(shared_data / copies[entry["name"]])
+        (work / entry["data_files"]).symlink_to(shared_data / SHARED_COPIES[entry["name"]])
     argv = ["eval", "recipes/eval_local.yaml", "--model_name_or_path", str(tiny_model), "--check"]
     code, output = run_dart_trl(argv, capsys)
     assert code == 0, output

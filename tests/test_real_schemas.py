@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from benchmark_files import SHARED_COPIES
 from conftest import REPO_ROOT, SHARED_DATA
 
 from dart_trl.cli import SUBCOMMANDS
@@ -76,15 +77,7 @@ def hub(monkeypatch):
 @pytest.fixture
 def raw_files(hub, tmp_path, monkeypatch):
     """A local HTTP server with the shared copies of the pinned benchmark files at their published paths."""
-    copies = {
-        "college_math": "college-math-test.jsonl",
-        "deepmind_math": "deepmind-mathematics.json",
-        "olympiadbench": "olympiadbench-OE_TO_maths_en_COMP.json",
-        "theoremqa": "theoremqa.json",
-        "aime24": "aime24-test.jsonl",
-        "amc23": "amc23-test.jsonl",
-        "minerva_math": "minerva-math-test.jsonl",
-    }
+    copies = {b: f for b, f in SHARED_COPIES.items() if isinstance(BENCHMARKS[b].source, PinnedFile)}
     www = tmp_path / "www"
     for name, copy in copies.items():
         pinned = BENCHMARKS[name].source
