@@ -11,58 +11,31 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from types import ModuleType
 
-from dart_trl.config import CHECKED_RECIPE_ENV, LaunchArguments, Recipe, parse_recipe, run_guarded
+from dart_trl.config import CHECKED_RECIPE_ENV, Job, LaunchArguments, Recipe, parse_recipe, run_guarded
 from dart_trl.config.resources import resolve_accelerate_config
 from dart_trl.locking import acquire
 from dart_trl.processes import call, watchdog
 
-
-@dataclass(frozen=True)
-class Subcommand:
-    """A ``dart-trl`` subcommand: the module whose ``main(argv)`` runs it; training jobs name the module
-    that ``accelerate launch -m`` runs (``launch_as``)."""
-
-    module: str
-    summary: str
-    launch_as: str | None = None
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "generate": Subcommand(
-        "dart_trl.dars.generate", "DARS data synthesis (VRT, Uniform, Prop2Diff) from a recipe"
-    ),
-    "sft": Subcommand(
-        "dart_trl.sft.train",
-        "supervised fine-tuning with TRL's SFTTrainer (accelerate launch)",
-        "dart_trl.sft",
-    ),
-    "grpo": Subcommand(
+# name: (module defining JOB and main, one-line summary)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("dart_trl.dars.generate", "DARS data synthesis (VRT, Uniform, Prop2Diff) from a recipe"),
+    "sft": ("dart_trl.sft.train", "supervised fine-tuning with TRL's SFTTrainer (accelerate launch)"),
+    "grpo": (
         "dart_trl.grpo.train",
         "difficulty-staged GRPO with a verifiable math reward (accelerate launch)",
-        "dart_trl.grpo",
     ),
-    "levels": Subcommand(
-        "dart_trl.grpo.levels", "label a query pool with difficulty levels from model pass rates"
-    ),
-    "eval": Subcommand(
-        "dart_trl.eval.evaluate", "score a model on math benchmarks with the project's grader"
-    ),
-    "compare": Subcommand("dart_trl.eval.compare", "compare evaluation runs in a paper-style table"),
-    "grade": Subcommand(
-        "dart_trl.grading.cli", "grade a JSONL/Parquet file of completions against gold answers"
-    ),
-    "decontaminate": Subcommand(
+    "levels": ("dart_trl.grpo.levels", "label a query pool with difficulty levels from model pass rates"),
+    "eval": ("dart_trl.eval.evaluate", "score a model on math benchmarks with the project's grader"),
+    "compare": ("dart_trl.eval.compare", "compare evaluation runs in a paper-style table"),
+    "grade": ("dart_trl.grading.cli", "grade a JSONL/Parquet file of completions against gold answers"),
+    "decontaminate": (
         "dart_trl.decontam.job",
         "find training rows that contain benchmark questions; write the data without them",
     ),
-    "demo": Subcommand("dart_trl.demo.pipeline", "the whole pipeline on tiny local models, on CPU"),
-    "env": Subcommand("dart_trl.doctor.env", "versions, GPUs and locked-set match, for a bug report"),
-    "doctor": Subcommand(
-        "dart_trl.doctor.run", "run the whole pipeline on a tiny model on this node: what works"
-    ),
+    "demo": ("dart_trl.demo.pipeline", "the whole pipeline on tiny local models, on CPU"),
+    "env": ("dart_trl.doctor.env", "versions, GPUs and locked-set match, for a bug report"),
+    "doctor": ("dart_trl.doctor.run", "run the whole pipeline on a tiny model on this node: what works"),
 }
 
 
@@ -75,7 +48,7 @@ def usage() -> str:
         "",
         "subcommands:",
     ]
-    lines += [f"  {name:<9} {sub.summary}" for name, sub in SUBCOMMANDS.items()]
+    lines += [f"  {name:<9} {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
     lines += ["", "Run `dart-trl SUBCOMMAND --help` for a subcommand's options."]
     return "\n".join(lines)
 
@@ -115,52 +88,39 @@ def accelerate_command(recipe: Recipe, launch_as: str, argv: Sequence[str]) -> l
     return command + ["-m", launch_as, *argv]
 
 
-def launch_training(name: str, job: ModuleType, launch_as: str, argv: Sequence[str]) -> int:
+def launch_training(job: Job, argv: Sequence[str]) -> int:
     """Check a training recipe here, once (keys, files, data columns, TRL's own checks), then run the job
     under ``accelerate launch``; its processes skip the checks (:data:`CHECKED_RECIPE_ENV`).
 
     The job is launched while this process holds the lock of its output directory, so a second job on
     the same directory is refused before ``accelerate`` starts; the ranks it starts share the lock.
     """
-    recipe, _ = parse_recipe(argv, name, job.RECIPE_TYPES)
-    job.validate(recipe)
-    recipe.materialize()
+    recipe, options = parse_recipe(argv, job)
+    job.validate(recipe, options)
     output_dir = next((c.output_dir for c in recipe.configs if getattr(c, "output_dir", None)), None)
     lock = acquire(output_dir) if output_dir else None
     try:
         env = {**launch_env(), CHECKED_RECIPE_ENV: str(recipe.path.resolve())}
         with watchdog():
-            return call(accelerate_command(recipe, launch_as, argv), env=env)
+            return call(accelerate_command(recipe, job.launch_as, argv), env=env)
     finally:
         if lock is not None:
             lock.release()
 
 
-def check_only(name: str, job: ModuleType, argv: Sequence[str]) -> int:
-    """``dart-trl JOB RECIPE --check``: run every check the job runs before it loads a model, then stop."""
-    recipe, options = parse_recipe(argv, name, job.RECIPE_TYPES, job_options(job))
-    if options is None:
-        job.validate(recipe)
-    else:
-        job.validate(recipe, options)
-    recipe.materialize()
-    print(f"dart-trl {name}: {recipe.path} is valid")
-    return 0
-
-
-def job_options(job: ModuleType) -> type | None:
-    """The job's command-line options dataclass (``OPTIONS``), if it has one."""
-    return getattr(job, "OPTIONS", None)
-
-
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
-    """Run subcommand ``name`` with its arguments and return the exit code."""
-    sub = SUBCOMMANDS[name]
-    job = importlib.import_module(sub.module)
-    if "--check" in argv and hasattr(job, "validate") and not {"-h", "--help"} & set(argv):
-        return check_only(name, job, argv)
-    if sub.launch_as and not {"-h", "--help"} & set(argv):
-        return launch_training(name, job, sub.launch_as, argv)
+    """Run subcommand ``name`` with its arguments and return the exit code: ``--check`` runs the job's
+    checks only; a training job is checked here and launched; any other job runs in this process."""
+    job: Job = importlib.import_module(SUBCOMMANDS[name][0]).JOB
+    if {"-h", "--help"} & set(argv):
+        return int(job.main(list(argv)) or 0)
+    if "--check" in argv and job.validate is not None:
+        recipe, options = parse_recipe(argv, job)
+        job.validate(recipe, options)
+        print(f"dart-trl {name}: {recipe.path} is valid")
+        return 0
+    if job.launch_as:
+        return launch_training(job, argv)
     return int(job.main(list(argv)) or 0)
 
 

@@ -82,6 +82,8 @@ def base_recipe(job: str, f: dict[str, Path]) -> dict:
         }
     if job == "levels":
         return {"small_query_info": str(f["qi"]), "output_dir": out}
+    if job == "decontaminate":
+        return {"dataset_name": str(f["sft"]), "benchmarks": ["gsm8k"], "output_dir": out}
     raise ValueError(job)
 
 
@@ -94,7 +96,16 @@ CASES = [
     ("not_a_mapping", "eval", "- a\n- b\n", [], ["must be a YAML mapping"]),
     ("bad_yaml", "levels", "output_dir: [x\n", [], ["is not valid YAML"]),
     # keys and values
+    # a required key missing, in every job that has one
     ("sft_without_dataset", "sft", {"dataset_name": None}, [], ["key 'dataset_name' is required"]),
+    ("sft_without_model", "sft", {"model_name_or_path": None}, [], ["key 'model_name_or_path' is required"]),
+    ("grpo_without_model", "grpo", {"model_name_or_path": None}, [], ["key 'model_name_or_path' is required"]),
+    ("grpo_without_stages", "grpo", {"stages": []}, [], ["key 'stages' is required"]),
+    ("generate_without_pools", "generate", {"pools": None}, [], ["key 'pools' is required"]),
+    ("generate_without_output_dir", "generate", {"output_dir": None}, [], ["key 'output_dir' is required"]),
+    ("eval_without_model", "eval", {"model_name_or_path": None}, [], ["key 'model_name_or_path' is required"]),
+    ("levels_without_output_dir", "levels", {"output_dir": None}, [], ["key 'output_dir' is required"]),
+    ("decontaminate_without_data", "decontaminate", {"dataset_name": None}, [], ["key 'dataset_name' is required"]),
     ("unknown_key", "sft", {"learning_rat": 1e-5}, [], ["unknown key 'learning_rat'", "did you mean 'learning_rate'"]),
     ("wrong_type", "sft", {"num_train_epochs": "three"}, [], ["key 'num_train_epochs'", "expects float"]),
     ("max_tokens_negative", "generate", {"max_tokens": -5}, [], ["max_tokens must be at least 1"]),
@@ -118,9 +129,9 @@ CASES = [
     ("grpo_flash_attn_missing", "grpo", {"attn_implementation": "flash_attention_2"}, [], ["flash_attention_2 needs flash-attn"]),
     ("levels_fraction", "levels", {"level3_success_fraction": 2.0}, [], ["level3_success_fraction must be in [0, 1]"]),
     # command-line overrides
-    ("override_type", "generate", {}, ["--max_tokens", "many"], ["--max_tokens", "invalid int value: 'many'"]),
+    ("override_type", "generate", {}, ["--max_tokens", "many"], ["command line: key 'max_tokens' expects int", "'many'"]),
     ("override_unknown", "eval", {}, ["--temprature", "0.5"], ["unknown key 'temprature'", "did you mean 'temperature'"]),
-    ("override_choice", "sft", {}, ["--lr_scheduler_type", "cosinee"], ["--lr_scheduler_type", "cosinee"]),
+    ("override_choice", "sft", {}, ["--lr_scheduler_type", "cosinee"], ["command line: key 'lr_scheduler_type'", "cosinee"]),
     ("override_bad_shard", "generate", {}, ["--shard", "3/2"], ["--shard expects i/N"]),
     ("override_stray_word", "levels", {}, ["seed", "3"], ["unexpected argument 'seed'"]),
     # files the recipe names
@@ -149,6 +160,9 @@ def test_bad_input_is_one_line_naming_file_and_key(files, case, job, change, ove
     else:
         recipe = base_recipe(job, files)
         for key, value in change.items():
+            if value is None:
+                recipe.pop(key)
+                continue
             if key == "pools":
                 value = [
                     {**p, "source": str(files["pool"]) if p["source"] == "POOL" else p["source"]}
@@ -171,4 +185,4 @@ def test_bad_input_is_one_line_naming_file_and_key(files, case, job, change, ove
 
 def test_there_are_at_least_thirty_cases_across_every_job():
     assert len(CASES) >= 30
-    assert {job for _, job, *_ in CASES} == {"generate", "sft", "grpo", "eval", "levels"}
+    assert {job for _, job, *_ in CASES} == {"generate", "sft", "grpo", "eval", "levels", "decontaminate"}

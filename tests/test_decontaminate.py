@@ -318,7 +318,7 @@ def test_grpo_guard_refuses_and_drops(planted, tmp_path, tiny_model, capsys):
     assert not (tmp_path / "grpo").exists()
 
     recipe = grpo_recipe(tmp_path, tiny_model, pool, decontaminate=benchmarks, decontaminate_action="drop")
-    parsed, _ = parse_recipe([recipe], "grpo", grpo.RECIPE_TYPES)
+    parsed, _ = parse_recipe([recipe], grpo.JOB)
     (plan,) = grpo.plan_stages(parsed)
     assert plan.dataset["query"] == [r["query"] for i, r in enumerate(rows) if i not in exact]
     assert plan.dataset["prompt_id"] == list(range(len(rows) - len(exact)))

@@ -93,8 +93,8 @@ def test_every_check_command_is_a_valid_recipe(node, tmp_path):
         if isinstance(check, Skipped):
             continue
         subcommand, argv = check.command[3], check.command[4:]
-        job = importlib.import_module(SUBCOMMANDS[subcommand].module)
-        recipe, _ = parse_recipe(argv, subcommand, job.RECIPE_TYPES)
+        job = importlib.import_module(SUBCOMMANDS[subcommand][0]).JOB
+        recipe, _ = parse_recipe(argv, job)
         assert recipe.path.name.endswith("_tiny_cpu.yaml"), check.name
 
 

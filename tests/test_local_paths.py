@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 
 from dart_trl.config import RecipeError, parse_recipe
 from dart_trl.config.checks import check_model, looks_local
-from dart_trl.eval.evaluate import RECIPE_TYPES, EvalArguments
+from dart_trl.eval.evaluate import JOB, EvalArguments
 
 
 @pytest.mark.parametrize(
@@ -69,12 +69,12 @@ def test_eval_check_names_the_missing_model_directory(tmp_path):
 )
 def test_eval_output_dir_defaults_to_one_per_model(model, expected):
     recipe, _ = parse_recipe(
-        [str(REPO_ROOT / "recipes" / "eval.yaml"), "--model_name_or_path", model], "eval", RECIPE_TYPES
+        [str(REPO_ROOT / "recipes" / "eval.yaml"), "--model_name_or_path", model], JOB
     )
     assert recipe.get(EvalArguments).output_dir == expected
     recipe, _ = parse_recipe(
         [str(REPO_ROOT / "recipes" / "eval.yaml"), "--model_name_or_path", model, "--output_dir", "o/x"],
         "eval",
-        RECIPE_TYPES,
+        JOB,
     )
     assert recipe.get(EvalArguments).output_dir == "o/x"

@@ -142,8 +142,8 @@ def put_stand_in(args: list[str], tiny_model) -> None:
     job, rest = args[0], args[1:]
     if job not in {"generate", "sft", "grpo"} or {"--plan", "--check", "--shard"} & set(rest):
         return
-    module = __import__(cli.SUBCOMMANDS[job].module, fromlist=["RECIPE_TYPES"])
-    recipe, _ = parse_recipe(rest, job, module.RECIPE_TYPES, getattr(module, "OPTIONS", None))
+    module = __import__(cli.SUBCOMMANDS[job][0], fromlist=["JOB"])
+    recipe, _ = parse_recipe(rest, module.JOB)
     out = recipe.values["output_dir"]
     if job == "generate":
         dataset = os.path.join(out, GENERATED_DATASET_DIR)

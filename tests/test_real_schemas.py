@@ -212,8 +212,8 @@ def test_recipe_reads_real_schemas_and_passes_its_check(
 ):
     monkeypatch.chdir(REPO_ROOT)  # recipes name local files relative to the repository root
     job = JOBS[path.stem.split("_")[0]]
-    module = importlib.import_module(SUBCOMMANDS[job].module)
-    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, [])], job, module.RECIPE_TYPES)
+    module = importlib.import_module(SUBCOMMANDS[job][0])
+    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, [])], module.JOB)
     plan = PLANNERS[job](recipe, tmp_path)
     if plan.skip:
         pytest.skip(f"{path.name}: {plan.skip}")
@@ -278,8 +278,8 @@ def test_a_column_the_real_schema_lacks_fails_the_check(job, hub, request, tmp_p
     monkeypatch.chdir(REPO_ROOT)
     name, overrides, expected = BAD_COLUMNS[job]
     path = REPO_ROOT / "recipes" / name
-    module = importlib.import_module(SUBCOMMANDS[job].module)
-    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, [])], job, module.RECIPE_TYPES)
+    module = importlib.import_module(SUBCOMMANDS[job][0])
+    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, [])], module.JOB)
     base = PLANNERS[job](recipe, tmp_path).overrides if job == "levels" else []
     overrides = [str(tmp_path / "out") if o == "OUT" else o for o in overrides]
     if needs_local_model(job, recipe.values.get("model_name_or_path")):

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from dart_trl.config.errors import RecipeError
-from dart_trl.config.schema import LazySection, real_section
+from dart_trl.config.keys import LazySection
 
 RESOLVED_RECIPE_NAME = "recipe.resolved.yaml"
 # Set by `dart-trl sft/grpo` for the processes it launches: the recipe file it already checked.
@@ -26,56 +26,40 @@ CHECKED_RECIPE_ENV = "DART_TRL_CHECKED_RECIPE"
 
 @dataclasses.dataclass
 class Recipe:
-    """A loaded recipe: the source file, the checked values (file, then command line), the sections."""
+    """A loaded recipe: the source file, the checked values (file, then command line), and one built
+    config per section (``sections[i]`` is what ``configs[i]`` was built from)."""
 
     path: Path
     values: dict[str, Any]
+    sections: list[type | LazySection]
     configs: list[Any]
 
     @classmethod
-    def build(cls, path: Path, values: dict[str, Any], sections: Sequence[type]) -> Recipe:
-        """Fill each section with the values of its keys; a ``__post_init__`` error names the file."""
-        configs = [_instantiate(section, values, path) for section in sections]
-        return cls(path=path, values=values, configs=configs)
+    def build(cls, path: Path, values: dict[str, Any], sections: Sequence[type | LazySection]) -> Recipe:
+        """Build each section (importing a lazy one) from the values of its keys; an error of its own
+        checks (``__post_init__``) is one :class:`RecipeError` naming the file."""
+        configs = []
+        for section in sections:
+            real = section.load() if isinstance(section, LazySection) else section
+            names = {f.name for f in dataclasses.fields(real) if f.init}
+            try:
+                configs.append(real(**{k: v for k, v in values.items() if k in names}))
+            except (ValueError, TypeError) as err:
+                message = " ".join(str(err).split())
+                raise RecipeError(f"{path}: invalid value for {real.__name__}: {message}") from None
+        return cls(path=path, values=values, sections=list(sections), configs=configs)
 
-    def get(self, cls: type | LazySection) -> Any:
-        """The config of type ``cls``. A section checked against a shadow (TRL's configs) is built as
-        the real class on first request, which imports it; its own checks run then. Asked for by its
-        :class:`LazySection`, it is returned as it is now (the shadow until then), importing nothing."""
-        if isinstance(cls, LazySection):
-            for config in self.configs:
-                if real_section(type(config)) == cls or type(config).__name__ == cls.name:
-                    return config
-            raise KeyError(f"recipe has no section {cls.qualname}")
-        for config in self.configs:
-            if isinstance(config, cls):
+    def get(self, section: type | LazySection) -> Any:
+        """The config built from ``section`` (a class, or the :class:`LazySection` that named it)."""
+        for declared, config in zip(self.sections, self.configs, strict=True):
+            if declared == section or isinstance(section, type) and isinstance(config, section):
                 return config
-        for i, config in enumerate(self.configs):
-            section = real_section(type(config))
-            if section is not None and section.name == cls.__name__ and section.load() is cls:
-                self.configs[i] = _instantiate(cls, self.values, self.path)
-                return self.configs[i]
-        raise KeyError(f"recipe has no config of type {cls.__name__}")
+        raise KeyError(f"recipe has no section {section}")
 
     @property
     def checked_by_launcher(self) -> bool:
         """Whether ``dart-trl`` already checked this recipe before launching this process."""
         return os.environ.get(CHECKED_RECIPE_ENV) == str(self.path.resolve())
-
-    def materialize(self) -> None:
-        """Build the real class of every shadowed section now (imports them; runs their checks)."""
-        for config in list(self.configs):
-            section = real_section(type(config))
-            if section is not None:
-                self.get(section.load())
-
-
-def _instantiate(cls: type, values: Mapping[str, Any], path: Path) -> Any:
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    try:
-        return cls(**{k: v for k, v in values.items() if k in names})
-    except (ValueError, TypeError) as err:
-        raise RecipeError(f"{path}: invalid value for {cls.__name__}: {' '.join(str(err).split())}") from None
 
 
 def export_env(recipe: Recipe) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from dart_trl.config.errors import RecipeError
+from dart_trl.config.keys import section_types
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -169,12 +170,6 @@ def _scalar_fits(value: Any, tp: Any, origin: Any, args: tuple) -> bool:
     return False
 
 
-def field_types(cls: type) -> dict[str, Any]:
-    """The resolved type hint of each ``init`` field of dataclass ``cls``."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
-
-
 def closest_key(key: str, valid: list[str] | set[str]) -> str:
     """``"; did you mean 'x'?"`` for the valid key closest to ``key``, or an empty string."""
     close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
@@ -192,7 +187,7 @@ def build_dataclass(cls: type, mapping: Mapping[str, Any], where: str, key: str)
     """
     if isinstance(mapping.get("name"), str):
         key = f"{key} '{mapping['name']}'"  # stages[1] 'level2': the entry as its author knows it
-    own = {k: v for k, v in field_types(cls).items() if k != "overrides"}
+    own = {k: v for k, v in section_types(cls).items() if k != "overrides"}
     other: dict[str, Any] = cls.override_keys() if hasattr(cls, "override_keys") else {}
     kwargs: dict[str, Any] = {}
     overrides: dict[str, Any] = {}

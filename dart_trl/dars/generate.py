@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dart_trl.config import (
+    Job,
     LaunchArguments,
     Recipe,
-    RecipeError,
     WandbArguments,
     parse_recipe,
     run_guarded,
@@ -38,8 +38,6 @@ from dart_trl.decontam.guard import DecontaminationArguments, check_benchmarks
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import watched
 from dart_trl.sampling import SamplingArguments
-
-RECIPE_TYPES = (DarsArguments, DecontaminationArguments, SamplingArguments, LaunchArguments, WandbArguments)
 
 
 @dataclass
@@ -69,9 +67,6 @@ class GenerateOptions:
             parse_shard(self.shard)
 
 
-OPTIONS = GenerateOptions
-
-
 def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
     """The files the recipe names exist (local pools, pool_info) and have the columns it names, read from
     their schemas before any rows load. The model is checked only for a run that samples (not for
@@ -80,10 +75,6 @@ def validate(recipe: Recipe, options: GenerateOptions | None = None) -> None:
     where = str(recipe.path)
     if options is None or not (options.plan or options.merge is not None):
         check_model(args.model_name_or_path, where)
-    if not args.output_dir:
-        raise RecipeError(f"{where}: key 'output_dir' is required")
-    if not args.pools:
-        raise RecipeError(f"{where}: key 'pools' is empty; declare at least one query pool")
     check_pool_files(args.pools, where)
     for i, spec in enumerate(args.pool_info_specs):
         check_file(spec.source, where, f"pool_info[{i}]")
@@ -178,7 +169,7 @@ def _finish(recipe, args, config, store, queries, known, reporter) -> int:
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run data synthesis (or ``--plan`` / ``--merge``) from a recipe."""
-    recipe, options = parse_recipe(argv, "generate", RECIPE_TYPES, OPTIONS)
+    recipe, options = parse_recipe(argv, JOB)
     validate(recipe, options)
 
     import datasets
@@ -288,6 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     return _finish(recipe, args, config, store, queries, known, reporter)
 
+
+JOB = Job(
+    "generate",
+    main,
+    sections=(DarsArguments, DecontaminationArguments, SamplingArguments, LaunchArguments, WandbArguments),
+    options=GenerateOptions,
+    required=("output_dir", "pools"),
+    validate=validate,
+)
 
 if __name__ == "__main__":
     sys.exit(run_guarded("generate", main, sys.argv[1:]))

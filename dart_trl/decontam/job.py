@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from dart_trl.config import LaunchArguments, Recipe, RecipeError, parse_recipe, write_resolved_recipe
+from dart_trl.config import Job, LaunchArguments, Recipe, parse_recipe, write_resolved_recipe
 from dart_trl.config.checks import check_file
 from dart_trl.decontam.guard import BenchmarkList
 from dart_trl.decontam.matching import EXACT_KINDS
@@ -107,17 +107,12 @@ class DecontaminateArguments:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
 
 
-RECIPE_TYPES = (LaunchArguments, DecontaminateArguments)
-
-
-def validate(recipe: Recipe) -> None:
+def validate(recipe: Recipe, options: None = None) -> None:
     """The dataset exists and has the named columns; the benchmark entries are known and their files exist."""
     from dart_trl.data import check_columns, peek_columns
     from dart_trl.decontam.questions import resolve
 
     args, where = recipe.get(DecontaminateArguments), str(recipe.path)
-    if not args.dataset_name:
-        raise RecipeError(f"{where}: key 'dataset_name' is required")
     check_file(args.dataset_name, where, "dataset_name")
     resolve(args.benchmarks, f"{where}: key 'benchmarks'")
     columns = peek_columns(args.dataset_name, args.dataset_split, args.dataset_config)
@@ -199,7 +194,7 @@ def match_records(result, id_values: list | None) -> list[dict]:
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Check a dataset against benchmarks; write matches, the report and the clean dataset."""
-    recipe, _ = parse_recipe(argv, "decontaminate", RECIPE_TYPES)
+    recipe, _ = parse_recipe(argv, JOB)
     validate(recipe)
     from dart_trl.data import load_table
     from dart_trl.decontam.questions import resolve
@@ -284,3 +279,12 @@ def summary_lines(report: dict, clean_dir: Path) -> str:
             kinds = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "rows")
             lines.append(f"  {name}: {counts['rows']} rows ({kinds})")
     return "\n".join(lines)
+
+
+JOB = Job(
+    "decontaminate",
+    main,
+    sections=(LaunchArguments, DecontaminateArguments),
+    required=("dataset_name",),
+    validate=validate,
+)

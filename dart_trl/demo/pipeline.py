@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from dart_trl.config import RecipeError, parse_options, run_guarded
+from dart_trl.config import Job, RecipeError, parse_options, run_guarded
 from dart_trl.config.resources import shipped_dir
 from dart_trl.dars.report import plot_strategies
 from dart_trl.demo import summary
@@ -331,7 +331,7 @@ class Pipeline:
 @watched
 def main(argv: list[str] | None = None) -> int:
     """Run the demo and print where its artifacts are."""
-    args = parse_options(argv, "demo", DemoArguments, summary=__doc__.split("\n\n")[0])
+    args = parse_options(argv, JOB, summary=__doc__.split("\n\n")[0])
     start = time.time()
     pipeline = Pipeline(args)
     try:
@@ -348,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     (pipeline.out / "artifacts.json").write_text(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
     return 0
 
+
+JOB = Job("demo", main, options=DemoArguments)
 
 if __name__ == "__main__":
     sys.exit(run_guarded("demo", main, sys.argv[1:]))

@@ -13,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from dart_trl.config import parse_options, run_guarded
+from dart_trl.config import Job, parse_options, run_guarded
 from dart_trl.doctor.node import Node, detect_node, installed_version
 from dart_trl.doctor.versions import Pins, check_installed, installed_distributions, read_lock, shipped_lock
 
@@ -133,11 +133,13 @@ def report() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the environment report."""
-    parse_options(argv, "env", EnvArguments, summary=__doc__.split("\n\n")[0])
+    parse_options(argv, JOB, summary=__doc__.split("\n\n")[0])
     print("Copy-paste the following when reporting an issue:\n")
     print("\n".join(report()))
     return 0
 
+
+JOB = Job("env", main, options=EnvArguments)
 
 if __name__ == "__main__":
     sys.exit(run_guarded("env", main, sys.argv[1:]))

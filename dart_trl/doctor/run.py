@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dart_trl.config import RecipeError, parse_options, run_guarded
+from dart_trl.config import Job, RecipeError, parse_options, run_guarded
 from dart_trl.doctor.checks import Check, Skipped, plan
 from dart_trl.doctor.node import Node, detect_node
 from dart_trl.doctor.workspace import Workspace
@@ -168,7 +168,7 @@ def doctor(node: Node, work: Workspace, quick: bool, deadline: float) -> list[Re
 @watched
 def main(argv: list[str] | None = None) -> int:
     """Run the doctor, print its table, and return 1 if a check failed."""
-    args = parse_options(argv, "doctor", DoctorArguments, summary=__doc__.split("\n\n")[0])
+    args = parse_options(argv, JOB, summary=__doc__.split("\n\n")[0])
     root, temporary = workspace_root(args.output_dir)
     start = time.monotonic()
     node = detect_node()
@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     return 1 if failed else 0
 
+
+JOB = Job("doctor", main, options=DoctorArguments)
 
 if __name__ == "__main__":
     sys.exit(run_guarded("doctor", main, sys.argv[1:]))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from dart_trl.config import RecipeError, parse_options, run_guarded
+from dart_trl.config import Job, RecipeError, parse_options, run_guarded
 from dart_trl.eval.benchmarks import BENCHMARKS
 from dart_trl.eval.results import RESULTS_NAME
 from dart_trl.tracking.offline import find_runs, read_run
@@ -287,7 +287,7 @@ def log_comparison(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl compare RUN_DIR... [--wandb-group G] [--out DIR]``."""
-    args = parse_options(argv, "compare", CompareArguments, summary=__doc__.split("\n\n")[0])
+    args = parse_options(argv, JOB, summary=__doc__.split("\n\n")[0])
     if not args.runs and not args.wandb_group:
         raise RecipeError("give at least one RUN_DIR or --wandb-group")
     runs = [read_run_dir(p) for p in args.runs]
@@ -313,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nwritten: {out / 'comparison.md'}, {out / 'comparison.csv'}, {out / 'comparison.png'}")
     return 0
 
+
+JOB = Job("compare", main, options=CompareArguments)
 
 if __name__ == "__main__":
     sys.exit(run_guarded("compare", main, sys.argv[1:]))

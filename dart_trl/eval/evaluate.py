@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dart_trl.config import (
+    Job,
     LaunchArguments,
     Recipe,
     RecipeError,
@@ -173,9 +174,6 @@ def model_dir_name(model: str) -> str:
     return parts[-1] if parts else model
 
 
-RECIPE_TYPES = (LaunchArguments, EvalSamplingArguments, EvalArguments, WandbArguments)
-
-
 @dataclass(frozen=True)
 class BenchmarkRun:
     """A benchmark as a recipe asks for it: the registry entry, local files and row limit."""
@@ -230,7 +228,7 @@ def load_benchmarks(recipe: Recipe) -> tuple[list[BenchmarkRun], list[LoadedBenc
     return runs, loaded
 
 
-def validate(recipe: Recipe) -> None:
+def validate(recipe: Recipe, options: None = None) -> None:
     """Every check of :func:`load_benchmarks` (``dart-trl eval RECIPE --check``)."""
     load_benchmarks(recipe)
 
@@ -484,7 +482,7 @@ def _percent(accuracy: float | None) -> str:
 @releases_output_dir_locks
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dart-trl eval RECIPE [--key value ...]``."""
-    recipe, _ = parse_recipe(argv, "eval", RECIPE_TYPES)
+    recipe, _ = parse_recipe(argv, JOB)
     specs, loaded = load_benchmarks(recipe)
 
     from dart_trl.eval.tracking import log_benchmark, log_results
@@ -558,6 +556,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"results: {path}")
     return 0
 
+
+JOB = Job(
+    "eval",
+    main,
+    sections=(LaunchArguments, EvalSamplingArguments, EvalArguments, WandbArguments),
+    required=("model_name_or_path",),
+    validate=validate,
+)
 
 if __name__ == "__main__":
     sys.exit(run_guarded("eval", main, sys.argv[1:]))

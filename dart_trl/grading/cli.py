@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from dart_trl.config import Job
 from dart_trl.grading.grader import Grader
 
 OUTPUT_FIELDS = ("pred", "correct", "reason")  # the extracted answer, the verdict, why
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"n={n} correct={n_correct} accuracy={n_correct / n:.4f} reasons={json.dumps(reasons)} out={out}")
     return 0
 
+
+JOB = Job("grade", main)
 
 if __name__ == "__main__":
     raise SystemExit(main())

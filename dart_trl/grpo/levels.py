@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from dart_trl.config import (
+    Job,
     LaunchArguments,
     Recipe,
     RecipeError,
@@ -85,9 +86,6 @@ class LevelsArguments:
     def __post_init__(self) -> None:
         if not 0.0 <= self.level3_success_fraction <= 1.0:
             raise ValueError(f"level3_success_fraction must be in [0, 1], got {self.level3_success_fraction}")
-
-
-RECIPE_TYPES = (LaunchArguments, LevelsArguments, WandbArguments)
 
 
 def query_info_path(source: str) -> Path:
@@ -175,7 +173,7 @@ def assign_levels(
     return {qid: sorted(v) for qid, v in levels.items()}
 
 
-def validate(recipe: Recipe) -> None:
+def validate(recipe: Recipe, options: None = None) -> None:
     """The query_info files exist with the columns pass rates come from, and the pool has its id column."""
     import pyarrow.parquet as pq
 
@@ -184,8 +182,6 @@ def validate(recipe: Recipe) -> None:
         raise RecipeError(
             f"{recipe.path}: give at least one of small_query_info, mid_query_info, large_query_info"
         )
-    if not args.output_dir:
-        raise RecipeError(f"{recipe.path}: key 'output_dir' is required")
     for model in MODELS:
         source = getattr(args, f"{model}_query_info")
         if source:
@@ -230,7 +226,7 @@ def log_levels(recipe: Recipe, args: LevelsArguments, out: Path, summary: dict[s
 
 def main(argv: list[str] | None = None) -> int:
     """Label the pool and write ``levels.parquet`` with a per-level count summary."""
-    recipe, _ = parse_recipe(argv, "levels", RECIPE_TYPES)
+    recipe, _ = parse_recipe(argv, JOB)
     validate(recipe)
 
     import pandas as pd
@@ -271,6 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dart-trl levels: {summary} -> {out / OUTPUT_FILE}")
     return 0
 
+
+JOB = Job(
+    "levels",
+    main,
+    sections=(LaunchArguments, LevelsArguments, WandbArguments),
+    required=("output_dir",),
+    validate=validate,
+)
 
 if __name__ == "__main__":
     sys.exit(run_guarded("levels", main, sys.argv[1:]))

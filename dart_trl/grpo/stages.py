@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dart_trl.config import LazySection, RecipeError
-from dart_trl.config.values import field_types
+from dart_trl.config.keys import section_types
 from dart_trl.grpo.monitor import PROMPT_ID, CurriculumOptions
 
 FINAL_DIR = "final"
@@ -65,7 +65,7 @@ class StageSpec:
     def override_keys(cls) -> dict[str, Any]:
         """GRPOConfig's keys and types: a stage may override any of them."""
         own = {f.name for f in dataclasses.fields(cls)}
-        return {k: v for k, v in field_types(GRPO_CONFIG.shadow()).items() if k not in own}
+        return {k: v for k, v in section_types(GRPO_CONFIG).items() if k not in own}
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.name):

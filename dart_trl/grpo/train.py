@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dart_trl.config import (
+    Job,
     LaunchArguments,
     LazySection,
     Recipe,
@@ -128,14 +129,6 @@ class StagedGRPOArguments:
 
 
 MODEL_CONFIG = LazySection("trl", "ModelConfig")
-RECIPE_TYPES = (
-    LaunchArguments,
-    StagedGRPOArguments,
-    DecontaminationArguments,
-    WandbArguments,
-    GRPO_CONFIG,
-    MODEL_CONFIG,
-)
 
 
 @dataclass
@@ -222,7 +215,7 @@ def plan_stages(recipe: Recipe) -> list[StagePlan]:
     return [StagePlan(s, stage_config(recipe, s), d) for s, d in zip(stages, tables, strict=True)]
 
 
-def validate(recipe: Recipe) -> None:
+def validate(recipe: Recipe, options: None = None) -> None:
     """Check the recipe, the rewards and every stage's dataset (columns, non-empty levels)."""
     plan_stages(recipe)
 
@@ -231,7 +224,7 @@ def validate(recipe: Recipe) -> None:
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
-    recipe, _ = parse_recipe(argv, "grpo", RECIPE_TYPES)
+    recipe, _ = parse_recipe(argv, JOB)
     plans = plan_stages(recipe)
 
     from accelerate import PartialState
@@ -271,3 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         steps += summary["global_step"]
         init_from = str(stage.final_dir(root))
     return 0
+
+
+JOB = Job(
+    "grpo",
+    main,
+    sections=(LaunchArguments, StagedGRPOArguments, DecontaminationArguments, WandbArguments, GRPO_CONFIG, MODEL_CONFIG),
+    required=("model_name_or_path", "stages"),
+    validate=validate,
+    launch_as="dart_trl.grpo",
+)

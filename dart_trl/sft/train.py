@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dart_trl.config import (
+    Job,
     LaunchArguments,
     LazySection,
     Recipe,
@@ -78,17 +79,9 @@ class SFTScriptArguments:
 
 SFT_CONFIG = LazySection("trl", "SFTConfig")
 MODEL_CONFIG = LazySection("trl", "ModelConfig")
-RECIPE_TYPES = (
-    LaunchArguments,
-    SFTScriptArguments,
-    DecontaminationArguments,
-    WandbArguments,
-    SFT_CONFIG,
-    MODEL_CONFIG,
-)
 
 
-def validate(recipe: Recipe) -> None:
+def validate(recipe: Recipe, options: None = None) -> None:
     """The files and columns the recipe names, checked once before anything heavy loads."""
     from dart_trl.data import check_columns, load_table, peek_columns
     from dart_trl.decontam.guard import check_benchmarks
@@ -96,7 +89,7 @@ def validate(recipe: Recipe) -> None:
     script, sft, model = recipe.get(SFTScriptArguments), recipe.get(SFT_CONFIG), recipe.get(MODEL_CONFIG)
     where = str(recipe.path)
     check_model(model.model_name_or_path, where)
-    check_file(script.dataset_name, where, "dataset_name", required=True)
+    check_file(script.dataset_name, where, "dataset_name")
     if sft.packing and sft.max_length is None:
         raise RecipeError(f"{where}: packing needs max_length (DART-Math packs to 4096)")
     if sft.max_steps <= 0 and sft.num_train_epochs <= 0:
@@ -158,7 +151,7 @@ def set_generation_eos(model, tokenizer) -> None:
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run SFT from a recipe: prepare the data, train with ``SFTTrainer``, save model, tokenizer and recipe."""
-    recipe, _ = parse_recipe(argv, "sft", RECIPE_TYPES)
+    recipe, _ = parse_recipe(argv, JOB)
     if not recipe.checked_by_launcher:
         validate(recipe)
 
@@ -285,3 +278,20 @@ def log_plan(trainer, sft, num_packs: int) -> None:
         sft.num_train_epochs if sft.max_steps <= 0 else f"max_steps={sft.max_steps}, not",
         total,
     )
+
+
+JOB = Job(
+    "sft",
+    main,
+    sections=(
+        LaunchArguments,
+        SFTScriptArguments,
+        DecontaminationArguments,
+        WandbArguments,
+        SFT_CONFIG,
+        MODEL_CONFIG,
+    ),
+    required=("model_name_or_path", "dataset_name"),
+    validate=validate,
+    launch_as="dart_trl.sft",
+)

@@ -19,7 +19,6 @@ from typing import Any
 
 import dart_trl
 from dart_trl.config import RESOLVED_RECIPE_NAME, Recipe, WandbArguments, to_plain
-from dart_trl.config.schema import real_section
 
 DEFAULT_PROJECT = "dart-trl"
 RUN_ID_FILE = "wandb_run.json"
@@ -78,8 +77,7 @@ def resolved_values(recipe: Recipe) -> dict[str, Any]:
     command line. TRL's sections add only the keys the recipe sets (TRL's W&B callback logs the rest)."""
     values: dict[str, Any] = {}
     for config in recipe.configs:
-        ours = type(config).__module__.startswith("dart_trl.") and real_section(type(config)) is None
-        if ours and dataclasses.is_dataclass(config):
+        if type(config).__module__.startswith("dart_trl.") and dataclasses.is_dataclass(config):
             values.update(to_plain(config))
     values.update(to_plain(dict(recipe.values)))
     if isinstance(values.get("report_to"), str):  # one type in every run: TRL's list
