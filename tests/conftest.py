@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dart_trl.processes import run_bounded
 
@@ -110,3 +111,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# The tiny recipes leave required keys to the command line (their comments say how): placeholders for
+# tests that parse a shipped recipe without running it.
+PLACEHOLDERS = {"model_name_or_path": "some/model", "dataset_name": "some/data", "output_dir": "out",
+                "pools": "[{source: some/pool, answer: a}]", "stages": "[{name: one}]"}  # fmt: skip
+
+
+def placeholder_overrides(job, path) -> list[str]:
+    """``--key placeholder`` for each required key of ``job`` (a Job) that the recipe file leaves unset."""
+    written = yaml.safe_load(Path(path).read_text()) or {}
+    return [arg for key in job.required if not written.get(key) for arg in (f"--{key}", PLACEHOLDERS[key])]

@@ -68,13 +68,10 @@ def test_eval_check_names_the_missing_model_directory(tmp_path):
     ],
 )
 def test_eval_output_dir_defaults_to_one_per_model(model, expected):
-    recipe, _ = parse_recipe(
-        [str(REPO_ROOT / "recipes" / "eval.yaml"), "--model_name_or_path", model], JOB
-    )
+    recipe, _ = parse_recipe([str(REPO_ROOT / "recipes" / "eval.yaml"), "--model_name_or_path", model], JOB)
     assert recipe.get(EvalArguments).output_dir == expected
     recipe, _ = parse_recipe(
         [str(REPO_ROOT / "recipes" / "eval.yaml"), "--model_name_or_path", model, "--output_dir", "o/x"],
-        "eval",
         JOB,
     )
     assert recipe.get(EvalArguments).output_dir == "o/x"

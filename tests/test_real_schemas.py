@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 from benchmark_files import SHARED_COPIES
-from conftest import REPO_ROOT, SHARED_DATA
+from conftest import REPO_ROOT, SHARED_DATA, placeholder_overrides
 
 from dart_trl.cli import SUBCOMMANDS
 from dart_trl.cli import main as cli_main
@@ -123,7 +123,7 @@ def plan_sft(recipe, tmp_path) -> Plan:
 
     script = recipe.get(SFTScriptArguments)
     plan = Plan()
-    if not script.dataset_name:
+    if not recipe.values.get("dataset_name"):
         return Plan(skip="names no data source (`dart-trl demo` fills it with data it makes)")
     if is_hub_id(script.dataset_name):
         columns = [script.query_column, script.response_column]
@@ -213,7 +213,10 @@ def test_recipe_reads_real_schemas_and_passes_its_check(
     monkeypatch.chdir(REPO_ROOT)  # recipes name local files relative to the repository root
     job = JOBS[path.stem.split("_")[0]]
     module = importlib.import_module(SUBCOMMANDS[job][0])
-    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, [])], module.JOB)
+    placeholders = placeholder_overrides(module.JOB, path)
+    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, []), *placeholders], module.JOB)
+    for key in placeholders[::2]:  # plan from the recipe as written
+        recipe.values.pop(key.removeprefix("--"))
     plan = PLANNERS[job](recipe, tmp_path)
     if plan.skip:
         pytest.skip(f"{path.name}: {plan.skip}")
@@ -222,7 +225,7 @@ def test_recipe_reads_real_schemas_and_passes_its_check(
         assert Path(mirrored(source, split)).parent == HUB and len(table) > 0
         missing = [c for c in columns if c not in table.column_names]
         assert not missing, f"{path.name} reads {missing} from {source}, which has {table.column_names}"
-    if needs_local_model(job, recipe.values.get("model_name_or_path")):
+    if needs_local_model(job, yaml.safe_load(path.read_text()).get("model_name_or_path")):
         plan.overrides += ["--model_name_or_path", str(request.getfixturevalue("tiny_model"))]
     code, output = check(job, path, plan.overrides, capsys)
     assert code == 0, f"{path.name}: {output.strip().splitlines()[-1]} (left out: {plan.left_out})"
@@ -279,10 +282,11 @@ def test_a_column_the_real_schema_lacks_fails_the_check(job, hub, request, tmp_p
     name, overrides, expected = BAD_COLUMNS[job]
     path = REPO_ROOT / "recipes" / name
     module = importlib.import_module(SUBCOMMANDS[job][0])
-    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, [])], module.JOB)
+    placeholders = placeholder_overrides(module.JOB, path)
+    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job, []), *placeholders], module.JOB)
     base = PLANNERS[job](recipe, tmp_path).overrides if job == "levels" else []
     overrides = [str(tmp_path / "out") if o == "OUT" else o for o in overrides]
-    if needs_local_model(job, recipe.values.get("model_name_or_path")):
+    if needs_local_model(job, yaml.safe_load(path.read_text()).get("model_name_or_path")):
         base += ["--model_name_or_path", str(request.getfixturevalue("tiny_model"))]
     code, output = check(job, path, [*base, *overrides], capsys)
     assert code == 2 and expected in output, output

@@ -10,8 +10,8 @@ import pytest
 
 from dart_trl.cli import accelerate_command, main
 from dart_trl.config import (
-    Job,
     RESOLVED_RECIPE_NAME,
+    Job,
     LaunchArguments,
     LazySection,
     RecipeError,
@@ -181,7 +181,6 @@ def test_malformed_recipe_names_the_problem(tmp_path, case, text, expected):
 
 
 def test_post_init_checks_of_trl_run_when_the_section_is_built(tmp_path):
-    from trl import SFTConfig
 
     path = write(
         tmp_path, f"output_dir: {tmp_path}\nbf16: false\nlogging_steps: 0\nlogging_strategy: steps\n"

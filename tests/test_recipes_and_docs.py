@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, placeholder_overrides
 
 from dart_trl.cli import SUBCOMMANDS
 from dart_trl.config import parse_recipe
@@ -29,8 +29,10 @@ def job_of(recipe_path):
 def test_recipe_parses_with_its_job(path):
     job_name = job_of(path)
     assert job_name, f"{path.name}: name it after its job ({', '.join(JOB_BY_PREFIX)}) so it can be checked"
-    module = importlib.import_module(SUBCOMMANDS[job_name][0])
-    recipe, _ = parse_recipe([str(path), *CPU_OVERRIDES.get(job_name, [])], module.JOB)
+    job = importlib.import_module(SUBCOMMANDS[job_name][0]).JOB
+    recipe, _ = parse_recipe(
+        [str(path), *CPU_OVERRIDES.get(job_name, []), *placeholder_overrides(job, path)], job
+    )
     assert recipe.values, f"{path.name} is empty"
 
 

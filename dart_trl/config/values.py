@@ -1,9 +1,9 @@
-"""Reading recipe files strictly, and checking YAML values against the type of the key they fill.
+"""Reading recipe files strictly, and checking a value against the type of the key it fills.
 
-Command-line overrides are strings and go through argparse (see :mod:`dart_trl.config.parser`); YAML
-values already have a type, so they are checked here instead: an ``int`` key takes an integer (not a
-bool, not 2.5), a ``float`` key an integer, a float or float text (YAML 1.1 reads ``1e-5`` as text), and
-a nested entry (a pool, a stage, a benchmark) a mapping that builds its dataclass strictly.
+This is the one place types are inspected: a YAML value, or a command-line value read as YAML
+(:mod:`dart_trl.config.parser`), is checked here. An ``int`` key takes an integer (not a bool, not 2.5),
+a ``float`` key an integer, a float or float text (YAML 1.1 reads ``1e-5`` as text), and a nested entry
+(a pool, a stage, a benchmark) a mapping that builds its dataclass strictly.
 """
 
 from __future__ import annotations

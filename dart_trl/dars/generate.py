@@ -58,7 +58,6 @@ class GenerateOptions:
         default=None,
         metadata={
             "help": "Merge shard directories (these, or every shard-* under output_dir) into output_dir.",
-            "nargs": "*",
         },
     )
 

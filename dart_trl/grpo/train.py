@@ -269,7 +269,14 @@ def main(argv: list[str] | None = None) -> int:
 JOB = Job(
     "grpo",
     main,
-    sections=(LaunchArguments, StagedGRPOArguments, DecontaminationArguments, WandbArguments, GRPO_CONFIG, MODEL_CONFIG),
+    sections=(
+        LaunchArguments,
+        StagedGRPOArguments,
+        DecontaminationArguments,
+        WandbArguments,
+        GRPO_CONFIG,
+        MODEL_CONFIG,
+    ),
     required=("model_name_or_path", "stages"),
     validate=validate,
     launch_as="dart_trl.grpo",

@@ -32,7 +32,6 @@ class SamplingArguments:
             "as in the paper (alpaca: '### Instruction:', '### Response:'; deepseekmath: 'User:', "
             "'Assistant:'); [] for none (on the command line: --stop A B, or a bare --stop for none). "
             "The resolved recipe shows the stops in effect.",
-            "nargs": "*",
         },
     )
     seed: int = field(
