@@ -21,15 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dart_trl.dars.allocation import (
-    AllocationConfig,
-    compute_targets,
-    oracle_samples,
-    oracle_target,
-    plan_round,
-    stop_reason,
-)
+from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.stats import QueryStats
+from dart_trl.dars.strategies import oracle_samples
 
 # Query counts of the DART-Math pool: GSM8K train (level 0) and MATH train by level.
 QUERY_COUNTS = {0: 7473, 1: 565, 2: 1349, 3: 1592, 4: 1690, 5: 2304}
@@ -62,19 +56,21 @@ class Outcome:
     exact: bool = True
 
 
-def oracle_bound(p: np.ndarray, config: AllocationConfig) -> float:
+def oracle_bound(p: np.ndarray, config: DarsArguments) -> float:
     """sum_q min(target_q / p_q, max_trials), with targets from the true pass rates."""
     max_d = float((1 - p).max())
-    return sum(oracle_samples(pq, oracle_target(pq, max_d, config), config.max_trials) for pq in p)
+    return sum(
+        oracle_samples(pq, config.rule.oracle_target(pq, max_d, config), config.max_trials) for pq in p
+    )
 
 
-def simulate_dars(p: np.ndarray, config: AllocationConfig, rng: np.random.Generator) -> Outcome:
+def simulate_dars(p: np.ndarray, config: DarsArguments, rng: np.random.Generator) -> Outcome:
     """Run the DARS allocation rounds against the scripted sampler (online difficulty estimation)."""
     stats = {str(i): QueryStats() for i in range(len(p))}
     index = {qid: i for i, qid in enumerate(stats)}
     rounds = 0
     while True:
-        sizes = plan_round(stats, config)
+        sizes = config.rule.plan_round(stats, config)
         if not sizes:
             break
         rounds += 1
@@ -84,8 +80,8 @@ def simulate_dars(p: np.ndarray, config: AllocationConfig, rng: np.random.Genera
             s.n_samples += m
             s.n_corrects += c
             s.n_unique_corrects += c  # scripted responses are all distinct
-    targets = compute_targets(stats, config)
-    exact = all(stop_reason(s, targets[q], config) is not None for q, s in stats.items())
+    targets = config.rule.targets(stats, config)
+    exact = all(config.rule.stop_reason(s, targets[q], config) is not None for q, s in stats.items())
     return Outcome(sum(s.n_samples for s in stats.values()), rounds, exact)
 
 
@@ -113,14 +109,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--queries-scale", type=float, default=1.0, help="scale the pool size")
-    parser.add_argument("--fraction", type=float, default=AllocationConfig.fraction)
+    parser.add_argument("--fraction", type=float, default=DarsArguments.request_fraction)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     p = make_pass_rates(rng, args.queries_scale)
     print(f"pool: {len(p)} queries, mean pass rate {p.mean():.3f}, {int((p < 2e-3).sum())} near-impossible")
     settings = [
-        ("uniform", AllocationConfig("uniform", k_u=40, max_trials=2048, fraction=args.fraction), 1.03),
-        ("prop2diff", AllocationConfig("prop2diff", k_p=192, max_trials=2048, fraction=args.fraction), 1.06),
+        (
+            "uniform",
+            DarsArguments(strategy="uniform", k_u=40, max_trials=2048, request_fraction=args.fraction),
+            1.03,
+        ),
+        (
+            "prop2diff",
+            DarsArguments(strategy="prop2diff", k_p=192, max_trials=2048, request_fraction=args.fraction),
+            1.06,
+        ),
     ]
     print(f"{'policy':<26}{'raw samples':>14}{'bound':>14}{'ratio':>8}{'rounds':>8}  target")
     for name, config, goal in settings:
@@ -135,13 +139,13 @@ def main() -> None:
             f"  <= {goal:.2f}x, <= 25 rounds: {verdict} ({took:.1f}s)"
         )
         max_d = float((1 - p).max())
-        targets = np.array([oracle_target(pq, max_d, config) for pq in p], dtype=np.int64)
+        targets = np.array([config.rule.oracle_target(pq, max_d, config) for pq in p], dtype=np.int64)
         sweep = simulate_sweep(p, targets, config.max_trials, rng)
         print(
             f"{'sweep ' + name + ' (k+1)':<26}{sweep.raw:>14,}{bound:>14,.0f}"
             f"{sweep.raw / bound:>8.3f}{sweep.rounds:>8}  reference, knows p"
         )
-    vrt = AllocationConfig("vrt", max_trials=52)
+    vrt = DarsArguments(strategy="vrt", max_trials=52)
     out = simulate_dars(p, vrt, rng)
     print(
         f"{'dars vrt (52 trials)':<26}{out.raw:>14,}{len(p) * 52:>14,}{out.raw / (len(p) * 52):>8.3f}{out.rounds:>8}"

@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO_ROOT, run_job
 
 from dart_trl.config import RecipeError
-from dart_trl.dars.allocation import AllocationConfig
+from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.difficulty import PoolInfoSpec, info_specs, join_pool_info
 from dart_trl.dars.fields import MISSING, FieldPath, parse_mapping
 from dart_trl.dars.finalize import finalize
@@ -157,7 +157,7 @@ def test_query_info_keeps_known_pass_rates_and_the_coverage(tmp_path):
     known = join_pool_info(QUERIES, info_specs(info), "r.yaml")
     store = SampleStore(tmp_path / "out")
     store.write_queries(QUERIES)
-    finalize(store, QUERIES, AllocationConfig("uniform", k_u=1, max_trials=1), known)
+    finalize(store, QUERIES, DarsArguments(strategy="uniform", k_u=1, max_trials=1), known)
     frame = pd.read_parquet(tmp_path / "out" / "query_info.parquet").set_index("query_id")
     assert frame.loc["q1", "known_pass_rate"] == 0.75 and frame.loc["q1", "pool_info"] == info
     assert frame.loc[["q2", "gsm8k/0"], "known_pass_rate"].isna().all()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dart_trl.config import RecipeError
-from dart_trl.dars.allocation import AllocationConfig
+from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.finalize import finalize
 from dart_trl.dars.merge import merge_shards
 from dart_trl.dars.pools import PoolSpec, Query, load_pools, select_shard
@@ -37,7 +37,7 @@ def test_targets_are_exact_and_duplicates_dropped(tmp_path):
     store.append([record("a", 1, i, f"resp {i % 4}", True) for i in range(10)])  # 4 distinct correct
     store.append([record("b", 1, i, f"b {i}", i < 2) for i in range(6)])  # 2 distinct correct of 6
     store.close()
-    out = finalize(store, QUERIES, AllocationConfig("uniform", k_u=3, max_trials=100))
+    out = finalize(store, QUERIES, DarsArguments(strategy="uniform", k_u=3, max_trials=100))
     data = load_table(str(tmp_path))  # load_table picks the dataset/ subdirectory up
     assert {"query", "response", "query_id", "level", "domain"} <= set(data.column_names)
     per_query = pd.Series(data["query_id"]).value_counts().to_dict()
@@ -114,7 +114,7 @@ def test_shards_split_deterministically_and_merge(tmp_path):
     target = SampleStore(tmp_path)
     merged = merge_shards(target, dirs)
     assert len(merged) == 40
-    out = finalize(target, merged, AllocationConfig("uniform", k_u=1, max_trials=1))
+    out = finalize(target, merged, DarsArguments(strategy="uniform", k_u=1, max_trials=1))
     assert out.num_responses == 40
     with pytest.raises(RecipeError, match="is in both"):
         merge_shards(SampleStore(tmp_path / "again"), [dirs[0], dirs[0]])

@@ -296,11 +296,11 @@ def test_dataset_card_and_hub_push_calls_fit_this_huggingface_hub():
     import pandas as pd
     from huggingface_hub import DatasetCard
 
-    from dart_trl.dars.allocation import AllocationConfig
+    from dart_trl.dars.config import DarsArguments
     from dart_trl.dars.finalize import dataset_card
 
     text = dataset_card(
-        AllocationConfig(strategy="uniform", k_u=2), "tiny", pd.DataFrame({"n_samples": [4, 6]}), 3
+        DarsArguments(strategy="uniform", k_u=2), "tiny", pd.DataFrame({"n_samples": [4, 6]}), 3
     )
     card = DatasetCard(text)
     assert card.data.license == "other" and "dart-math" in card.data.tags

@@ -17,13 +17,13 @@ class FirstCorrect(Strategy):
 
     name = "first-correct"
 
-    def targets(self, stats, config):
+    def targets(self, stats, args):
         return dict.fromkeys(stats, 1)
 
-    def oracle_target(self, pass_rate, max_fail_rate, config):
+    def oracle_target(self, pass_rate, max_fail_rate, args):
         return 1
 
-    def describe(self, config):
+    def describe(self, args):
         return "one correct response per query"
 
 

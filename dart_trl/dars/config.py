@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from dart_trl.dars.difficulty import PoolInfoSpec, info_specs
 from dart_trl.dars.pools import PoolSpec
-from dart_trl.dars.strategies import STRATEGIES, get_strategy
+from dart_trl.dars.strategies import STRATEGIES, Strategy, get_strategy
 from dart_trl.templates import TemplateName
 
 
@@ -99,6 +100,11 @@ class DarsArguments:
         default=None, metadata={"help": "Hub dataset repo for push_to_hub, e.g. me/dart-math-hard."}
     )
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub dataset as private."})
+
+    @cached_property
+    def rule(self) -> Strategy:
+        """The object that ``strategy`` names: its targets, stop rule and request sizing read this recipe."""
+        return get_strategy(self.strategy)
 
     @property
     def pool_info_specs(self) -> list[PoolInfoSpec]:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dart_trl.dars.allocation import AllocationConfig, compute_targets, stop_reason
+from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.difficulty import KnownDifficulty
 from dart_trl.dars.pools import Query
 from dart_trl.dars.stats import MAX_ROUNDS, QueryStats
@@ -47,7 +47,7 @@ class FinalOutput:
 def finalize(
     store: SampleStore,
     queries: list[Query],
-    config: AllocationConfig,
+    args: DarsArguments,
     known: KnownDifficulty | None = None,
 ) -> FinalOutput:
     """Write ``dataset/train.parquet`` and ``query_info.parquet`` from the raw samples on disk."""
@@ -57,7 +57,7 @@ def finalize(
     known = known or KnownDifficulty()
     by_id = {q.query_id: q for q in queries}
     stats, _, _ = store.tally(by_id, known.pass_rates)
-    targets = compute_targets(stats, config)
+    targets = args.rule.targets(stats, args)
     quota = {
         qid: s.n_unique_corrects if targets[qid] is None else min(targets[qid], s.n_unique_corrects)
         for qid, s in stats.items()
@@ -97,7 +97,7 @@ def finalize(
     datasets.Dataset.from_pandas(frame, preserve_index=False).to_parquet(str(tmp))
     os.replace(tmp, dataset_path)
 
-    info = query_info_frame(queries, stats, targets, kept, config, known)
+    info = query_info_frame(queries, stats, targets, kept, args, known)
     info_path = store.root / QUERY_INFO_FILE
     tmp = store.root / f".{QUERY_INFO_FILE}.tmp"
     info.to_parquet(tmp, index=False)
@@ -110,7 +110,7 @@ def query_info_frame(
     stats: dict[str, QueryStats],
     targets: dict[str, int | None],
     kept: dict[str, set[bytes]],
-    config: AllocationConfig,
+    args: DarsArguments,
     known: KnownDifficulty | None = None,
 ):
     """Per-query statistics: query_id, level, domain, n_samples, n_corrects, pass_rate, target, stop_reason,
@@ -135,7 +135,7 @@ def query_info_frame(
                 "n_responses": len(kept[q.query_id]),
                 "pass_rate": s.n_corrects / s.n_samples if s.n_samples else None,
                 "target": targets[q.query_id],
-                "stop_reason": stop_reason(s, targets[q.query_id], config) or MAX_ROUNDS,
+                "stop_reason": args.rule.stop_reason(s, targets[q.query_id], args) or MAX_ROUNDS,
                 "known_pass_rate": known.pass_rates.get(q.query_id),
                 "pool_info": known.sources.get(q.query_id),
             }
@@ -148,15 +148,15 @@ def query_info_frame(
     return frame
 
 
-def dataset_card(config: AllocationConfig, model: str, info, num_responses: int) -> str:
+def dataset_card(args: DarsArguments, model: str, info, num_responses: int) -> str:
     """A short dataset card (README.md) describing how the dataset was synthesised."""
-    target = config.rule.describe(config)
+    target = args.rule.describe(args)
     return (
         "---\nlicense: other\ntags:\n- mathematics\n- synthetic\n- dart-math\n---\n\n"
-        f"# DARS-{config.strategy} data synthesised with dart-trl\n\n"
+        f"# DARS-{args.strategy} data synthesised with dart-trl\n\n"
         f"Responses sampled from `{model}` and kept when their final answer matches the gold answer "
-        f"(Difficulty-Aware Rejection Sampling, strategy `{config.strategy}`: {target}; at most "
-        f"{config.max_trials} raw samples per query).\n\n"
+        f"(Difficulty-Aware Rejection Sampling, strategy `{args.strategy}`: {target}; at most "
+        f"{args.max_trials} raw samples per query).\n\n"
         f"- queries: {len(info)}\n- responses: {num_responses}\n"
         f"- raw samples: {int(info['n_samples'].sum())}\n\n"
         "Columns: `query`, `response`, `query_id`, `level`, `domain`, `pool`, `gold`, `answer`, `round`, "

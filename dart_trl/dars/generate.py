@@ -23,7 +23,6 @@ from dart_trl.config import (
     write_resolved_recipe,
 )
 from dart_trl.config.checks import check_file, check_model
-from dart_trl.dars.allocation import AllocationConfig
 from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.difficulty import KnownDifficulty, check_info_columns, join_pool_info
 from dart_trl.dars.pools import (
@@ -93,19 +92,6 @@ def decontaminated(recipe: Recipe, queries: list[Query]) -> tuple[list[Query], i
     return [q for i, q in enumerate(queries) if i not in dropped], len(dropped)
 
 
-def allocation_config(args: DarsArguments) -> AllocationConfig:
-    """The allocation settings of a recipe."""
-    return AllocationConfig(
-        strategy=args.strategy,
-        k_u=args.k_u,
-        k_p=args.k_p,
-        max_trials=args.max_trials,
-        probe_samples=args.probe_samples,
-        fraction=args.request_fraction,
-        max_samples_per_round=args.max_samples_per_round,
-    )
-
-
 def known_difficulty(recipe: Recipe, args: DarsArguments, queries: list[Query]) -> KnownDifficulty:
     """Join the recipe's pool_info tables to the queries and print the coverage (a warning to stderr
     when it is partial); a table matching no query stops the job before any sampling."""
@@ -143,13 +129,13 @@ def _start_wandb(recipe: Recipe, args: DarsArguments, output_dir: Path, name: st
     )
 
 
-def _finish(recipe, args, config, store, queries, known, reporter) -> int:
+def _finish(recipe, args, store, queries, known, reporter) -> int:
     from dart_trl.dars.finalize import dataset_card, finalize, push_dataset
     from dart_trl.dars.report import FIGURE_FILE, plot_responses_per_query, summary_counts
 
-    out = finalize(store, queries, config, known)
-    figure = plot_responses_per_query(out.query_info, store.root / FIGURE_FILE, f"DARS-{config.strategy}")
-    card = dataset_card(config, args.model_name_or_path, out.query_info, out.num_responses)
+    out = finalize(store, queries, args, known)
+    figure = plot_responses_per_query(out.query_info, store.root / FIGURE_FILE, f"DARS-{args.strategy}")
+    card = dataset_card(args, args.model_name_or_path, out.query_info, out.num_responses)
     (store.root / "README.md").write_text(card)
     counts = summary_counts(out.query_info)
     print(
@@ -182,7 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     datasets.disable_progress_bars()  # the run has its own progress bar; keep errors to one line
     args: DarsArguments = recipe.get(DarsArguments)
     sampling: SamplingArguments = recipe.get(SamplingArguments)
-    config = allocation_config(args)
     output_dir = Path(args.output_dir)
     recipe.values["stop"] = sampling.resolve_stop([args.prompt_template])  # shown in the resolved recipe
 
@@ -205,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             **coverage_config(known),
         )
         reporter = Reporter(run, len(queries), len(queries)) if run is not None else None
-        return _finish(recipe, args, config, store, queries, known, reporter)
+        return _finish(recipe, args, store, queries, known, reporter)
 
     shard = parse_shard(options.shard) if options.shard else None
     queries, reports = load_pools(args.pools, str(recipe.path))
@@ -219,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shard {shard[0]}/{shard[1]}: {len(queries)} queries -> {output_dir}")
     if options.plan:
         rates = known.pass_rates
-        print(plan_text(queries, config, rates, args.plan_pass_rates, args.plan_samples_per_second))
+        print(plan_text(queries, args, rates, args.plan_pass_rates, args.plan_samples_per_second))
         print(f"stop strings: {sampling.stop}")
         return 0
 
@@ -265,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     with Grader(mode="default", timeout=args.grading_timeout) as grader:
         synthesize(
             queries,
-            config,
+            args,
             store,
             make_sampler,
             grader,
@@ -276,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             on_round=reporter.round_done,
             known_pass_rates=known.pass_rates,
         )
-    return _finish(recipe, args, config, store, queries, known, reporter)
+    return _finish(recipe, args, store, queries, known, reporter)
 
 
 JOB = Job(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dart_trl.dars.allocation import AllocationConfig, oracle_samples, oracle_target
+from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.pools import Query
+from dart_trl.dars.strategies import oracle_samples
 
 
 def assumed_pass_rate(query: Query, known: dict[str, float], by_level: dict[str, float]) -> float:
@@ -18,7 +19,7 @@ def assumed_pass_rate(query: Query, known: dict[str, float], by_level: dict[str,
 
 def plan_text(
     queries: list[Query],
-    config: AllocationConfig,
+    args: DarsArguments,
     known: dict[str, float],
     by_level: dict[str, float],
     samples_per_second: float | None,
@@ -29,15 +30,15 @@ def plan_text(
     per_level: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for q in queries:
         p = rates[q.query_id]
-        target = oracle_target(p, max_d, config)
-        expected = oracle_samples(p, target, config.max_trials)
+        target = args.rule.oracle_target(p, max_d, args)
+        expected = oracle_samples(p, target, args.max_trials)
         row = per_level["-" if q.level is None else str(q.level)]
         row[0] += 1
         row[1] += expected
-        row[2] += config.max_trials if target is None else min(target, p * expected)
+        row[2] += args.max_trials if target is None else min(target, p * expected)
     known_share = sum(q.query_id in known for q in queries) / max(len(queries), 1)
     lines = [
-        f"plan: strategy {config.strategy}, {len(queries)} queries, "
+        f"plan: strategy {args.strategy}, {len(queries)} queries, "
         f"{known_share:.0%} with known difficulty (the rest use plan_pass_rates)",
         f"{'level':>6}{'queries':>10}{'raw samples':>16}{'responses':>14}",
     ]

@@ -7,12 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from dart_trl.dars.allocation import (
-    AllocationConfig,
-    compute_targets,
-    plan_round,
-    stop_reason,
-)
+from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.pools import Query
 from dart_trl.dars.stats import QueryStats
 from dart_trl.dars.store import SampleStore, derive_seed, response_digest
@@ -71,17 +66,17 @@ def _chunks(parts: list[_Part], chunk_samples: int) -> Iterator[list[_Part]]:
         yield chunk
 
 
-def expected_remaining_samples(stats: dict[str, QueryStats], config: AllocationConfig) -> float:
+def expected_remaining_samples(stats: dict[str, QueryStats], args: DarsArguments) -> float:
     """Rough raw samples still needed: remaining target / estimated pass rate, capped by max_trials."""
-    targets = compute_targets(stats, config)
+    targets = args.rule.targets(stats, args)
     total = 0.0
     for qid, s in stats.items():
         target = targets[qid]
-        if stop_reason(s, target, config) is not None:
+        if args.rule.stop_reason(s, target, args) is not None:
             continue
-        room = config.max_trials - s.n_samples
+        room = args.max_trials - s.n_samples
         if target is None:
-            total += config.probe_samples if config.rule.has_targets else room
+            total += args.probe_samples if args.rule.has_targets else room
             continue
         p = s.known_pass_rate if s.known_pass_rate is not None else (s.n_corrects + 0.5) / (s.n_samples + 1)
         total += min(room, (target - s.n_unique_corrects) / max(p, 1e-4))
@@ -90,7 +85,7 @@ def expected_remaining_samples(stats: dict[str, QueryStats], config: AllocationC
 
 def synthesize(
     queries: list[Query],
-    config: AllocationConfig,
+    args: DarsArguments,
     store: SampleStore,
     make_sampler: Callable[[], Sampler],
     grader,
@@ -115,7 +110,7 @@ def synthesize(
     prompts: dict[str, str] = {}
     try:
         while round_no <= max_rounds:
-            sizes = plan_round(stats, config)
+            sizes = args.rule.plan_round(stats, args)
             if not sizes:
                 break
             if sampler is None:
@@ -168,20 +163,20 @@ def synthesize(
                 round_samples += len(records)
                 store.append(records)
             seconds = time.perf_counter() - start
-            targets = compute_targets(stats, config)
-            done = sum(stop_reason(s, targets[q], config) is not None for q, s in stats.items())
+            targets = args.rule.targets(stats, args)
+            done = sum(args.rule.stop_reason(s, targets[q], args) is not None for q, s in stats.items())
             raw = sum(s.n_samples for s in stats.values())
             store.write_state(
                 {
                     "round": round_no,
-                    "strategy": config.strategy,
+                    "strategy": args.strategy,
                     "queries": len(stats),
                     "queries_done": done,
                     "raw_samples": raw,
                 }
             )
             rate = round_samples / seconds if seconds > 0 else 0.0
-            remaining = expected_remaining_samples(stats, config)
+            remaining = expected_remaining_samples(stats, args)
             eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else math.inf)
             summary = RoundSummary(
                 round_no,
