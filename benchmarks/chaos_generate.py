@@ -305,11 +305,11 @@ class Chaos:
         """Sampling in ``out`` is over, judged from files written since ``launched``: the state says all
         queries are done, or the dataset is being or has been written."""
 
-        def written_since_launch(name: str) -> bool:
-            return (out / name).is_file() and (out / name).stat().st_mtime >= launched
+        def written_since_launch(pattern: str) -> bool:
+            return any(path.stat().st_mtime >= launched for path in out.glob(pattern))
 
         try:
-            if any(map(written_since_launch, ("dataset/.train.parquet.tmp", "query_info.parquet"))):
+            if any(map(written_since_launch, ("dataset/.train.parquet.*.tmp", "query_info.parquet"))):
                 return True
             if not written_since_launch("state.json"):
                 return False

@@ -20,6 +20,7 @@ from typing import Any
 import dart_trl
 from dart_trl.config import RESOLVED_RECIPE_NAME, Recipe, WandbArguments, to_plain
 from dart_trl.config.schema import real_section
+from dart_trl.files import write_atomic
 
 DEFAULT_PROJECT = "dart-trl"
 RUN_ID_FILE = "wandb_run.json"
@@ -218,10 +219,7 @@ def stable_run_id(output_dir: str | os.PathLike) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))  # as wandb's
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"id": run_id}) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps({"id": run_id}) + "\n")
     return run_id
 
 
