@@ -16,7 +16,7 @@ from dart_trl.dars.allocation import (
 from dart_trl.dars.pools import Query
 from dart_trl.dars.stats import QueryStats
 from dart_trl.dars.store import SampleStore, derive_seed, response_digest
-from dart_trl.sampling import Request, Sampler
+from dart_trl.sampling import LazySampler, Request
 
 
 @dataclass
@@ -92,7 +92,7 @@ def synthesize(
     queries: list[Query],
     config: AllocationConfig,
     store: SampleStore,
-    make_sampler: Callable[[], Sampler],
+    sampler: LazySampler,
     grader,
     prompt_of: Callable[[Query], str],
     *,
@@ -111,15 +111,13 @@ def synthesize(
     by_id = {q.query_id: q for q in queries}
     stats, digests, last_round = store.tally(by_id, known_pass_rates)
     round_no = store.next_round(last_round)
-    sampler: Sampler | None = None
     prompts: dict[str, str] = {}
     try:
         while round_no <= max_rounds:
             sizes = plan_round(stats, config)
             if not sizes:
                 break
-            if sampler is None:
-                sampler = make_sampler()
+            engine = sampler.build()  # before the round's clock starts: loading the model is not sampling
             start = time.perf_counter()
             round_samples = round_corrects = 0
             for chunk in _chunks(_split_requests(sizes, chunk_samples), chunk_samples):
@@ -129,7 +127,7 @@ def synthesize(
                         prompts[p.query_id] = prompt_of(by_id[p.query_id])
                     seed_ = derive_seed(seed, p.query_id, round_no, p.part)
                     requests.append(Request(prompts[p.query_id], n=p.n, seed=seed_))
-                outputs = sampler.generate(requests)
+                outputs = engine.generate(requests)
                 items, owners = [], []
                 for p, completions in zip(chunk, outputs, strict=True):
                     for i, c in enumerate(completions):
@@ -198,6 +196,5 @@ def synthesize(
             round_no += 1
     finally:
         store.close()
-        if sampler is not None:
-            sampler.close()
+        sampler.close()
     return stats
