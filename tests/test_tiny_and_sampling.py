@@ -77,6 +77,7 @@ def test_transformers_sampler_generates(tiny_model):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_vllm_engine_generates_from_tiny_model(tiny_model):
     args = SamplingArguments(backend="vllm", max_tokens=16, temperature=1.0, max_model_len=512, seed=0)
     with build_sampler(str(tiny_model), args) as sampler:
