@@ -42,6 +42,7 @@ from pathlib import Path
 
 import psutil
 
+from dart_trl.demo.tiny import ADDITIONS, UNSEEN_ADDITIONS, build_addition_model, write_addition_recipe
 from dart_trl.processes import (
     descendants,
     job_token,
@@ -53,57 +54,10 @@ from dart_trl.processes import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TRAINED = [(2, 3), (4, 5), (10, 7), (6, 6)]
-UNSEEN = [(123, 456), (77, 88)]
-PHRASES = ["The answer is \\boxed{%d}.", "So we get \\boxed{%d}.", "Sum: \\boxed{%d}"]
 PHASES = ["engine start", "mid-sampling", "finalize", "start-up"]
 ORPHAN_SECONDS = 10.0
 RUN_TIMEOUT = 900.0
 REBUILT_NOTE = "rebuilt it from the raw shards"
-
-
-def question(a: int, b: int) -> str:
-    """The prompt of the query a + b."""
-    return f"Q: {a}+{b}=?\nA:"
-
-
-def build_model(path: Path) -> Path:
-    """A tiny Llama (1 layer) trained for 40 full-batch steps to answer the TRAINED additions."""
-    from dart_trl.demo.tiny import build_answering_model
-
-    texts = [f"{question(a, b)} " + phrase % (a + b) for a, b in TRAINED for phrase in PHRASES]
-    return build_answering_model(path, texts)
-
-
-def write_recipe(path: Path, model: Path, backend: str, output_dir: Path) -> Path:
-    """A Prop2Diff recipe over the six additions, sampling 4 completions per engine call."""
-    import yaml
-
-    pool = path.parent / "pool.jsonl"
-    rows = [
-        {"id": f"add-{a}-{b}", "question": question(a, b), "answer": str(a + b)} for a, b in TRAINED + UNSEEN
-    ]
-    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = {
-        "model_name_or_path": str(model),
-        "strategy": "prop2diff",
-        "k_p": 6,
-        "max_trials": 48,
-        "probe_samples": 4,
-        "chunk_samples": 4,
-        "pools": [{"source": str(pool), "name": "add", "id": "id", "query": "question", "answer": "answer"}],
-        "prompt_template": "raw",
-        "output_dir": str(output_dir),
-        "backend": backend,
-        "temperature": 1.0,
-        "max_tokens": 16,
-        "max_model_len": 256,
-        "batch_size": 8,
-        "seed": 7,
-        "report_to": "none",
-    }
-    path.write_text(yaml.safe_dump(recipe))
-    return path
 
 
 def raw_records(out: Path) -> list[dict]:
@@ -187,7 +141,14 @@ class Chaos:
             work = self.root / f"{backend}-{self.outputs}"
             work.mkdir()
             out = work / "out"
-            recipe = write_recipe(work / "dars.yaml", self.model, backend, out)
+            recipe = write_addition_recipe(
+                work / "dars.yaml",
+                self.model,
+                backend=backend,
+                output_dir=str(out),
+                batch_size=8,
+                report_to="none",
+            )
             seen: set[tuple] = set()
             finished = False
             while delivered < kills and not finished:
@@ -305,11 +266,11 @@ class Chaos:
         """Sampling in ``out`` is over, judged from files written since ``launched``: the state says all
         queries are done, or the dataset is being or has been written."""
 
-        def written_since_launch(name: str) -> bool:
-            return (out / name).is_file() and (out / name).stat().st_mtime >= launched
+        def written_since_launch(pattern: str) -> bool:
+            return any(path.stat().st_mtime >= launched for path in out.glob(pattern))
 
         try:
-            if any(map(written_since_launch, ("dataset/.train.parquet.tmp", "query_info.parquet"))):
+            if any(map(written_since_launch, ("dataset/.train.parquet.*.tmp", "query_info.parquet"))):
                 return True
             if not written_since_launch("state.json"):
                 return False
@@ -358,7 +319,7 @@ class Chaos:
         report.samples_duplicated += sum(n - 1 for n in keys.values())
         if not (out / "query_info.parquet").is_file():
             report.problems.append(f"{out}: no query_info.parquet")
-            report.bad_queries += len(TRAINED + UNSEEN)
+            report.bad_queries += len(ADDITIONS + UNSEEN_ADDITIONS)
             return
         info = pd.read_parquet(out / "query_info.parquet").set_index("query_id")
         data = pd.read_parquet(out / "dataset" / "train.parquet")
@@ -423,7 +384,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chaos-generate-") as tmp:
         root = Path(args.workdir or tmp)
         root.mkdir(parents=True, exist_ok=True)
-        model = build_model(root / "model")
+        model = build_addition_model(root / "model")
         chaos = Chaos(root, model, rng, report)
         for backend, n in kills.items():
             chaos.run_backend(backend, n)

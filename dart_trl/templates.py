@@ -67,6 +67,16 @@ def format_prompt(template: str, query: str, tokenizer=None) -> str:
     return TEMPLATES[template].replace("{query}", query)
 
 
+def chat_tokenizer(template: str | None, model: str):
+    """The tokenizer of ``model`` when ``template`` is ``chat`` (its chat template renders the prompts),
+    else None."""
+    if template != CHAT:
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model)
+
+
 def turn_markers(templates: Iterable[str]) -> list[str]:
     """The turn markers of ``templates`` (in order, without repeats): the default stop strings of a run
     that uses them. ``raw`` and ``chat`` have none (a chat model ends its turn with its EOS token)."""

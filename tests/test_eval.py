@@ -92,6 +92,7 @@ def vllm_run(tmp_path_factory, tiny_model, bench_files):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow  # vllm_run starts a vLLM engine (about 70 s)
 def test_vllm_engine_leaves_the_callers_environment_as_it_was(vllm_run):
     # vLLM sets LD_PRELOAD, LOCAL_WORLD_SIZE, ... for its workers; a training job launched later from
     # the same process must not inherit them. (wandb keeps WANDB_SERVICE for the next run in this
@@ -109,6 +110,7 @@ def read_jsonl(path):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_results_json_agrees_with_per_item_files(vllm_run):
     root, _ = vllm_run
     results = json.loads((root / "out" / "results.json").read_text())
@@ -136,6 +138,7 @@ def test_results_json_agrees_with_per_item_files(vllm_run):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_stored_verdicts_are_the_graders(vllm_run):
     root, _ = vllm_run
     rows = read_jsonl(root / "out" / "gsm8k.jsonl") + read_jsonl(root / "out" / "theoremqa.jsonl")
@@ -156,6 +159,7 @@ def test_stored_verdicts_are_the_graders(vllm_run):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_wandb_run_has_accuracies_tables_and_average(vllm_run):
     root, _ = vllm_run
     results = json.loads((root / "out" / "results.json").read_text())
@@ -201,6 +205,7 @@ def test_wandb_run_has_accuracies_tables_and_average(vllm_run):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_finished_run_is_reused_without_loading_the_model(vllm_run):
     root, recipe = vllm_run
     before = (root / "out" / "results.json").read_text()
@@ -212,6 +217,7 @@ def test_finished_run_is_reused_without_loading_the_model(vllm_run):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_smaller_limit_reuses_saved_items(vllm_run, tmp_path):
     root, recipe = vllm_run
     out = tmp_path / "out"
@@ -225,6 +231,7 @@ def test_smaller_limit_reuses_saved_items(vllm_run, tmp_path):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_saved_items(vllm_run, tmp_path):
     root, recipe = vllm_run
     out = tmp_path / "out"
@@ -242,6 +249,7 @@ def test_interrupted_run_resumes_from_saved_items(vllm_run, tmp_path):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_other_setup_in_same_output_dir_is_refused(vllm_run, capsys):
     _, recipe = vllm_run
     assert run_guarded("eval", main, [recipe, "--max_tokens", "32", "--report_to", "none"]) == 2

@@ -23,54 +23,20 @@ import yaml
 from conftest import free_port
 
 from dart_trl.data import load_table
+from dart_trl.demo.tiny import ADDITIONS, UNSEEN_ADDITIONS, build_addition_model, write_addition_recipe
 from dart_trl.tracking.offline import find_runs, read_run
 
-pytestmark = pytest.mark.vllm
-
-TRAINED = [(2, 3), (4, 5), (10, 7), (6, 6)]
-UNSEEN = [(123, 456), (77, 88)]
-PHRASES = ["The answer is \\boxed{%d}.", "So we get \\boxed{%d}.", "Sum: \\boxed{%d}"]
-
-
-def question(a: int, b: int) -> str:
-    return f"Q: {a}+{b}=?\nA:"
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]  # each test starts a vLLM engine or server
 
 
 @pytest.fixture(scope="module")
 def answering_model(tmp_path_factory) -> Path:
-    """A tiny Llama trained (40 full-batch steps, ~15 s on 2 cores) to answer the TRAINED additions."""
-    from dart_trl.demo.tiny import build_answering_model
-
-    texts = [f"{question(a, b)} " + phrase % (a + b) for a, b in TRAINED for phrase in PHRASES]
-    return build_answering_model(tmp_path_factory.mktemp("answering") / "llama", texts)
+    """A tiny Llama trained (40 full-batch steps, ~15 s on 2 cores) to answer the trained additions."""
+    return build_addition_model(tmp_path_factory.mktemp("answering") / "llama")
 
 
 def write_recipe(tmp_path: Path, model: Path, **overrides) -> Path:
-    pool = tmp_path / "pool.jsonl"
-    rows = [
-        {"id": f"add-{a}-{b}", "question": question(a, b), "answer": str(a + b)} for a, b in TRAINED + UNSEEN
-    ]
-    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = {
-        "model_name_or_path": str(model),
-        "strategy": "prop2diff",
-        "k_p": 6,
-        "max_trials": 48,
-        "probe_samples": 4,
-        "chunk_samples": 4,
-        "pools": [{"source": str(pool), "name": "add", "id": "id", "query": "question", "answer": "answer"}],
-        "prompt_template": "raw",
-        "output_dir": str(tmp_path / "out"),
-        "backend": "vllm",
-        "temperature": 1.0,
-        "max_tokens": 16,
-        "max_model_len": 256,
-        "seed": 7,
-        **overrides,
-    }
-    path = tmp_path / "dars.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    return write_addition_recipe(tmp_path / "dars.yaml", model, **overrides)
 
 
 def raw_records(out: Path) -> list[dict]:
@@ -97,8 +63,8 @@ def check_output(out: Path, strategy_targets: dict[str, int] | None = None) -> p
         assert kept.get(qid, 0) == min(row["target"], row["n_unique_corrects"]) == row["n_responses"]
         if strategy_targets:
             assert row["target"] == strategy_targets[qid]
-    solved = info.loc[[f"add-{a}-{b}" for a, b in TRAINED]]
-    unseen = info.loc[[f"add-{a}-{b}" for a, b in UNSEEN]]
+    solved = info.loc[[f"add-{a}-{b}" for a, b in ADDITIONS]]
+    unseen = info.loc[[f"add-{a}-{b}" for a, b in UNSEEN_ADDITIONS]]
     assert (solved["n_corrects"] > 0).all()
     assert (unseen["n_samples"] == 48).all() and (unseen["stop_reason"] == "max_trials").all()
     return info
@@ -129,7 +95,7 @@ def test_vllm_engine_run_survives_kill_and_resumes_exactly(answering_model, tmp_
     after = {(r["query_id"], r["round"], r["sample"]) for r in raw_records(out)}
     assert before <= after  # nothing written before the kill was lost
     info = check_output(out)
-    assert (info.loc[[f"add-{a}-{b}" for a, b in UNSEEN], "target"] == 6).all()  # hardest: k_p
+    assert (info.loc[[f"add-{a}-{b}" for a, b in UNSEEN_ADDITIONS], "target"] == 6).all()  # hardest: k_p
     assert info["target"].min() < 6  # easier queries get proportionally fewer
     assert (out / "responses_per_query.png").stat().st_size > 0
     assert yaml.safe_load((out / "recipe.resolved.yaml").read_text())["strategy"] == "prop2diff"
@@ -195,7 +161,7 @@ def test_vllm_serve_backend(answering_model, tmp_path):
             report_to="none",
         )
         assert main([str(recipe)]) == 0
-        targets = {f"add-{a}-{b}": 2 for a, b in TRAINED + UNSEEN}
+        targets = {f"add-{a}-{b}": 2 for a, b in ADDITIONS + UNSEEN_ADDITIONS}
         check_output(tmp_path / "out", targets)
     finally:
         stop_process_group(server)

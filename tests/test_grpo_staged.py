@@ -103,6 +103,7 @@ def digest_of(model_dir) -> str:
     return weights_digest(AutoModelForCausalLM.from_pretrained(model_dir))
 
 
+@pytest.mark.slow  # staged_run trains two GRPO stages (about 85 s)
 def test_stage2_starts_from_stage1_final_weights(staged_run):
     out = staged_run["out"]
     level1_final = digest_of(out / "level1" / "final")
@@ -113,6 +114,7 @@ def test_stage2_starts_from_stage1_final_weights(staged_run):
     assert digest_of(out / "level2" / "final") != level1_final
 
 
+@pytest.mark.slow
 def test_adaptive_advance_and_prompt_dropping_are_recorded(staged_run):
     out = staged_run["out"]
     level1 = json.loads((out / "level1" / "final" / "stage_done.json").read_text())
@@ -123,6 +125,7 @@ def test_adaptive_advance_and_prompt_dropping_are_recorded(staged_run):
     assert level2["dropped_prompts"] >= 20 and level2["num_prompts"] == 40
 
 
+@pytest.mark.slow
 def test_one_wandb_group_one_run_per_stage_with_rewards(staged_run):
     runs = staged_run["runs"]
     out = staged_run["out"]
@@ -169,6 +172,7 @@ def test_one_wandb_group_one_run_per_stage_with_rewards(staged_run):
     assert dropped == sorted(dropped) and dropped[-1] >= 20
 
 
+@pytest.mark.slow
 def test_rerun_skips_stage1_and_resumes_stage2(staged_run):
     out, killed, rerun = staged_run["out"], staged_run["killed"], staged_run["rerun"]
     assert "stage 'level1' is done" in rerun.stdout

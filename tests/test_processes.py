@@ -16,6 +16,7 @@ import psutil
 import pytest
 from conftest import REPO_ROOT
 
+from dart_trl.demo.tiny import write_addition_recipe
 from dart_trl.processes import alive, run_bounded, wait_gone
 
 # A child that ignores SIGTERM (so only SIGKILL ends it) and sleeps for a long time.
@@ -278,38 +279,15 @@ def test_a_rank_exits_with_its_code_past_a_destructor_that_would_hang(argument, 
     assert ("ZeroDivisionError" in done.stderr) == (argument == "raise")
 
 
-def write_generate_recipe(tmp_path, model, backend: str):
-    """A DARS-Uniform recipe the tiny random model cannot finish quickly (its answers are never right)."""
-    import json
-
-    import yaml
-
-    pool = tmp_path / "pool.jsonl"
-    rows = [{"id": f"q{i}", "question": f"Q: {i}+{i}=?\nA:", "answer": str(2 * i)} for i in range(3)]
-    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = {
-        "model_name_or_path": str(model),
-        "strategy": "uniform",
-        "k_u": 1,
-        "max_trials": 4000,
-        "chunk_samples": 4,
-        "pools": [{"source": str(pool), "name": "add", "id": "id", "query": "question", "answer": "answer"}],
-        "prompt_template": "raw",
-        "output_dir": str(tmp_path / "out"),
-        "backend": backend,
-        "max_tokens": 8,
-        "max_model_len": 256,
-        "batch_size": 4,
-        "report_to": "none",
-    }
-    path = tmp_path / "dars.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
-
-
-@pytest.mark.parametrize("backend", ["transformers", pytest.param("vllm", marks=pytest.mark.vllm)])
+@pytest.mark.parametrize(
+    "backend", ["transformers", pytest.param("vllm", marks=[pytest.mark.vllm, pytest.mark.slow])]
+)
 def test_ctrl_c_stops_a_generate_run_and_everything_it_started(tiny_model, tmp_path, backend):
-    recipe = write_generate_recipe(tmp_path, tiny_model, backend)
+    # DARS-Uniform with room for 4000 samples a query: the tiny random model (never right) cannot finish quickly
+    recipe = write_addition_recipe(
+        tmp_path / "dars.yaml", tiny_model, strategy="uniform", k_u=1, max_trials=4000, backend=backend,
+        max_tokens=8, batch_size=4, report_to="none",
+    )  # fmt: skip
     raw = tmp_path / "out" / "raw"
     log = (tmp_path / "run.log").open("w")
     process = subprocess.Popen(

@@ -90,6 +90,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_generate_stops_before_an_invented_next_turn(chatty_model, tmp_path):
     pool = tmp_path / "pool.jsonl"
     pool.write_text(

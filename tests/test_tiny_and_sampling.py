@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dart_trl.demo.tiny import build_tiny_model
-from dart_trl.sampling import Request, SamplingArguments, build_sampler
-from dart_trl.templates import ALPACA, format_prompt
+from dart_trl.sampling import LazySampler, Request, SamplingArguments, build_sampler
+from dart_trl.templates import ALPACA, chat_tokenizer, format_prompt
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
@@ -76,7 +76,27 @@ def test_transformers_sampler_generates(tiny_model):
         assert 0 < completion.num_tokens <= 8 or completion.finish_reason == "stop"
 
 
+def test_chat_prompts_are_the_models_chat_template_and_other_templates_load_no_tokenizer(tiny_model):
+    assert chat_tokenizer("raw", str(tiny_model)) is None
+    prompt = format_prompt("chat", "What is 2 + 2?", chat_tokenizer("chat", str(tiny_model)))
+    # the tiny model's template (demo.tiny.CHAT_TEMPLATE), written out by hand
+    assert prompt == "<|begin_of_text|>### user:\nWhat is 2 + 2?<|end_of_text|>\n### assistant:\n"
+
+
+def test_lazy_sampler_builds_on_first_generate_and_closes(tiny_model):
+    sampler = LazySampler(str(tiny_model), SamplingArguments(backend="transformers", max_tokens=4))
+    assert sampler.sampler is None  # nothing loaded until there is something to sample
+    sampler.close()  # closing an unbuilt sampler is a no-op
+    (group,) = sampler.generate([Request("Say hi", n=2, seed=1)])
+    assert len(group) == 2 and sampler.sampler is not None
+    built = sampler.sampler
+    assert sampler.build() is built  # built once
+    sampler.close()
+    assert sampler.sampler is None
+
+
 @pytest.mark.vllm
+@pytest.mark.slow
 def test_vllm_engine_generates_from_tiny_model(tiny_model):
     args = SamplingArguments(backend="vllm", max_tokens=16, temperature=1.0, max_model_len=512, seed=0)
     with build_sampler(str(tiny_model), args) as sampler:

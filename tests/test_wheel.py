@@ -67,6 +67,7 @@ def test_installed_wheel_lists_keys_and_finds_shipped_files(wheel_venv, tmp_path
     assert checked.returncode == 0
 
 
+@pytest.mark.slow
 def test_installed_wheel_starts_the_demo(wheel_venv, tmp_path):
     """`dart-trl demo --quick` from the wheel gets through its first job (a shipped recipe, run by name)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

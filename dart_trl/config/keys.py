@@ -16,12 +16,12 @@ import functools
 import importlib
 import importlib.metadata
 import json
-import os
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Union
+
+from dart_trl.files import cache_dir, write_atomic
 
 TABLE_FORMAT = 2
 _VERSIONED_PACKAGES = ("trl", "transformers", "accelerate")
@@ -97,13 +97,6 @@ def _with_choices(field: dataclasses.Field, tp: Any) -> Any:
     return literal | None if type(None) in typing.get_args(tp) else literal
 
 
-def cache_dir() -> Path:
-    """``$DART_TRL_CACHE``, else ``$XDG_CACHE_HOME/dart-trl``, else ``~/.cache/dart-trl``."""
-    if os.environ.get("DART_TRL_CACHE"):
-        return Path(os.environ["DART_TRL_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "dart-trl"
-
-
 def _versions() -> str:
     parts = []
     for name in _VERSIONED_PACKAGES:
@@ -129,10 +122,7 @@ def _table(section: LazySection) -> dict[str, Any]:
     ]
     table = {"doc": cls.__doc__ or "", "fields": fields}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(table))
     except OSError:
         pass  # a read-only cache only costs speed
     return table

@@ -7,7 +7,6 @@ responses of a query are dropped.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from dart_trl.dars.pools import Query
 from dart_trl.dars.stats import MAX_ROUNDS, QueryStats
 from dart_trl.dars.store import QUERY_INFO_FILE, SampleStore, response_digest
 from dart_trl.data import GENERATED_DATASET_DIR
+from dart_trl.files import atomic_path
 
 DATASET_FILE = "train.parquet"
 DATASET_COLUMNS = [
@@ -90,18 +90,14 @@ def finalize(
     frame = pd.DataFrame(rows, columns=DATASET_COLUMNS).astype(
         {"level": "Int64", "round": "Int64", "num_tokens": "Int64"}
     )
-    out_dir = store.root / GENERATED_DATASET_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dataset_path = out_dir / DATASET_FILE
-    tmp = out_dir / f".{DATASET_FILE}.tmp"
-    datasets.Dataset.from_pandas(frame, preserve_index=False).to_parquet(str(tmp))
-    os.replace(tmp, dataset_path)
+    dataset_path = store.root / GENERATED_DATASET_DIR / DATASET_FILE
+    with atomic_path(dataset_path) as tmp:
+        datasets.Dataset.from_pandas(frame, preserve_index=False).to_parquet(str(tmp))
 
     info = query_info_frame(queries, stats, targets, kept, args, known)
     info_path = store.root / QUERY_INFO_FILE
-    tmp = store.root / f".{QUERY_INFO_FILE}.tmp"
-    info.to_parquet(tmp, index=False)
-    os.replace(tmp, info_path)
+    with atomic_path(info_path) as tmp:
+        info.to_parquet(tmp, index=False)
     return FinalOutput(dataset_path, info_path, len(rows), info, rows)
 
 

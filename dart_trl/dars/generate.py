@@ -218,23 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     store.write_queries(queries)
     write_resolved_recipe(recipe, output_dir)
 
-    tokenizer = None
-    if args.prompt_template == "chat":
-        from transformers import AutoTokenizer
+    from dart_trl.grading import Grader
+    from dart_trl.sampling import LazySampler
+    from dart_trl.templates import chat_tokenizer, format_prompt
 
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    tokenizer = chat_tokenizer(args.prompt_template, args.model_name_or_path)
 
     def prompt_of(query):
-        from dart_trl.templates import format_prompt
-
         return format_prompt(args.prompt_template, query.query, tokenizer)
-
-    def make_sampler():
-        from dart_trl.sampling import build_sampler
-
-        return build_sampler(args.model_name_or_path, sampling)
-
-    from dart_trl.grading import Grader
 
     name = run_base_name(args) + (f"-{shard_dirname(*shard)}" if shard is not None else "")
     run = _start_wandb(
@@ -252,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             queries,
             args,
             store,
-            make_sampler,
+            LazySampler(args.model_name_or_path, sampling),
             grader,
             prompt_of,
             seed=sampling.seed,

@@ -28,6 +28,7 @@ from typing import Any
 
 from dart_trl.dars.pools import Query
 from dart_trl.dars.stats import QueryStats
+from dart_trl.files import atomic_path, write_atomic
 
 RAW_DIR = "raw"
 STATE_FILE = "state.json"
@@ -86,24 +87,16 @@ class SampleStore:
         return {"round": max(rounds, default=0), "raw_samples": len(rounds), "rebuilt_from_shards": True}
 
     def write_state(self, state: dict[str, Any]) -> None:
-        """Replace the state file atomically: write and fsync a temporary file, then rename it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{STATE_FILE}.tmp"
-        with tmp.open("w") as f:
-            f.write(json.dumps(state, indent=1, sort_keys=True))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.root / STATE_FILE)
+        """Replace the state file atomically (:func:`~dart_trl.files.write_atomic`)."""
+        write_atomic(self.root / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
 
     def write_queries(self, queries: list[Query]) -> None:
         """Save the pool being sampled (the final dataset and ``--merge`` read queries from it)."""
         import pandas as pd
 
-        self.root.mkdir(parents=True, exist_ok=True)
         frame = pd.DataFrame([asdict(q) for q in queries]).astype({"level": "Int64"})
-        tmp = self.root / f".{QUERIES_FILE}.tmp"
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, self.root / QUERIES_FILE)
+        with atomic_path(self.root / QUERIES_FILE) as tmp:
+            frame.to_parquet(tmp, index=False)
 
     def read_queries(self) -> list[Query]:
         """The queries saved by :meth:`write_queries`."""

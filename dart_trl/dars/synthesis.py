@@ -11,7 +11,7 @@ from dart_trl.dars.config import DarsArguments
 from dart_trl.dars.pools import Query
 from dart_trl.dars.stats import QueryStats
 from dart_trl.dars.store import SampleStore, derive_seed, response_digest
-from dart_trl.sampling import Request, Sampler
+from dart_trl.sampling import LazySampler, Request
 
 
 @dataclass
@@ -87,7 +87,7 @@ def synthesize(
     queries: list[Query],
     args: DarsArguments,
     store: SampleStore,
-    make_sampler: Callable[[], Sampler],
+    sampler: LazySampler,
     grader,
     prompt_of: Callable[[Query], str],
     *,
@@ -106,15 +106,13 @@ def synthesize(
     by_id = {q.query_id: q for q in queries}
     stats, digests, last_round = store.tally(by_id, known_pass_rates)
     round_no = store.next_round(last_round)
-    sampler: Sampler | None = None
     prompts: dict[str, str] = {}
     try:
         while round_no <= max_rounds:
             sizes = args.rule.plan_round(stats, args)
             if not sizes:
                 break
-            if sampler is None:
-                sampler = make_sampler()
+            engine = sampler.build()  # before the round's clock starts: loading the model is not sampling
             start = time.perf_counter()
             round_samples = round_corrects = 0
             for chunk in _chunks(_split_requests(sizes, chunk_samples), chunk_samples):
@@ -124,7 +122,7 @@ def synthesize(
                         prompts[p.query_id] = prompt_of(by_id[p.query_id])
                     seed_ = derive_seed(seed, p.query_id, round_no, p.part)
                     requests.append(Request(prompts[p.query_id], n=p.n, seed=seed_))
-                outputs = sampler.generate(requests)
+                outputs = engine.generate(requests)
                 items, owners = [], []
                 for p, completions in zip(chunk, outputs, strict=True):
                     for i, c in enumerate(completions):
@@ -193,6 +191,5 @@ def synthesize(
             round_no += 1
     finally:
         store.close()
-        if sampler is not None:
-            sampler.close()
+        sampler.close()
     return stats

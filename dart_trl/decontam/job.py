@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from dart_trl.config.checks import check_file
 from dart_trl.decontam.guard import BenchmarkList
 from dart_trl.decontam.matching import EXACT_KINDS
 from dart_trl.eval.benchmarks import BENCHMARKS
+from dart_trl.files import atomic_path
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import watched
 
@@ -140,21 +140,18 @@ def clean_target(source: str, out: Path) -> tuple[str, Path]:
 
 def write_clean(dataset, source: str, out: Path) -> Path:
     """Write ``dataset`` into ``out`` in the format of ``source`` (complete, or not at all)."""
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    kind, target = clean_target(source, partial)
-    if kind == "disk":
-        dataset.save_to_disk(str(partial))
-    else:
-        partial.mkdir(parents=True)
-        if kind == "parquet":
-            dataset.to_parquet(str(target))
-        elif kind == "csv":
-            dataset.to_csv(str(target), index=False)
+    with atomic_path(out) as partial:
+        kind, target = clean_target(source, partial)
+        if kind == "disk":
+            dataset.save_to_disk(str(partial))
         else:
-            dataset.to_json(str(target), lines=kind == "jsonl", force_ascii=False)
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
+            partial.mkdir(parents=True)
+            if kind == "parquet":
+                dataset.to_parquet(str(target))
+            elif kind == "csv":
+                dataset.to_csv(str(target), index=False)
+            else:
+                dataset.to_json(str(target), lines=kind == "jsonl", force_ascii=False)
     return out
 
 

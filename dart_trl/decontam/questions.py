@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from dart_trl.eval.benchmarks import (
     remap_fields,
 )
 from dart_trl.eval.sources import PinnedFile, default_cache_dir, file_sha256
+from dart_trl.files import write_atomic
 
 NORMALISATION_VERSION = 2
 
@@ -105,8 +105,5 @@ def load_questions(source: BenchmarkSource, cache_dir: str | None = None) -> tup
     loaded = load_benchmark(source.benchmark, source.data_files, source.limit, cache_dir)
     questions = [Question(name, item.index, tuple(tokens(item.query))) for item in loaded.items]
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps({"questions": [[q.index, list(q.tokens)] for q in questions]}))
-        partial.replace(path)  # complete or absent, never half written
+        write_atomic(path, json.dumps({"questions": [[q.index, list(q.tokens)] for q in questions]}))
     return questions, False

@@ -161,3 +161,56 @@ def build_answering_model(path: str | Path, texts: list[str], steps: int = 40, s
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return Path(path)
+
+
+ADDITIONS = [(2, 3), (4, 5), (10, 7), (6, 6)]  # what build_addition_model learns to answer
+UNSEEN_ADDITIONS = [(123, 456), (77, 88)]  # two more queries, which it never solves
+_ANSWER_PHRASES = ["The answer is \\boxed{%d}.", "So we get \\boxed{%d}.", "Sum: \\boxed{%d}"]
+
+
+def addition_question(a: int, b: int) -> str:
+    """The prompt of the query ``a + b``."""
+    return f"Q: {a}+{b}=?\nA:"
+
+
+def build_addition_model(path: str | Path) -> Path:
+    """A tiny Llama at ``path`` trained (:func:`build_answering_model`) to answer :data:`ADDITIONS` in
+    three phrasings, so some of its samples are right and some are not."""
+    texts = [f"{addition_question(a, b)} " + p % (a + b) for a, b in ADDITIONS for p in _ANSWER_PHRASES]
+    return build_answering_model(path, texts)
+
+
+def write_addition_recipe(path: str | Path, model: str | Path, **overrides) -> Path:
+    """A DARS-Prop2Diff recipe written to ``path`` (its pool, the additions of :data:`ADDITIONS` and
+    :data:`UNSEEN_ADDITIONS` with query ids ``add-A-B``, to ``pool.jsonl`` beside it): vLLM sampling 4
+    completions per engine call into ``out/`` beside it, seed 7; ``overrides`` replace or add keys."""
+    import json
+
+    import yaml
+
+    path = Path(path)
+    pool = path.parent / "pool.jsonl"
+    rows = [
+        {"id": f"add-{a}-{b}", "question": addition_question(a, b), "answer": str(a + b)}
+        for a, b in ADDITIONS + UNSEEN_ADDITIONS
+    ]
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = {
+        "model_name_or_path": str(model),
+        "strategy": "prop2diff",
+        "k_p": 6,
+        "max_trials": 48,
+        "probe_samples": 4,
+        "chunk_samples": 4,
+        "pools": [{"source": str(pool), "name": "add", "id": "id", "query": "question", "answer": "answer"}],
+        "prompt_template": "raw",
+        "output_dir": str(path.parent / "out"),
+        "backend": "vllm",
+        "temperature": 1.0,
+        "max_tokens": 16,
+        "max_model_len": 256,
+        "seed": 7,
+        **overrides,
+    }
+    path.write_text(yaml.safe_dump(recipe))
+    return path

@@ -56,8 +56,8 @@ from dart_trl.eval.results import RESULTS_NAME, write_results
 from dart_trl.grading.equivalence import Options
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
 from dart_trl.processes import watched
-from dart_trl.sampling import Request, SamplingArguments, build_sampler
-from dart_trl.templates import CHAT, TemplateName, format_prompt
+from dart_trl.sampling import LazySampler, Request, SamplingArguments
+from dart_trl.templates import TemplateName, chat_tokenizer, format_prompt
 from dart_trl.tracking.runs import RUN_ID_FILE
 
 RUN_KEY_NAME = "run_key.json"
@@ -354,25 +354,6 @@ def _same_text(a: str, b: str) -> bool:
     return a.split() == b.split()
 
 
-class LazySampler:
-    """Builds the sampler on first use, so a fully resumed run never loads the model."""
-
-    def __init__(self, model: str, sampling: SamplingArguments):
-        self.model, self.sampling, self.sampler = model, sampling, None
-
-    def generate(self, requests):
-        """Generate with the sampler, building it first if needed."""
-        if self.sampler is None:
-            self.sampler = build_sampler(self.model, self.sampling)
-        return self.sampler.generate(requests)
-
-    def close(self) -> None:
-        """Release the sampler if it was built."""
-        if self.sampler is not None:
-            self.sampler.close()
-            self.sampler = None
-
-
 def evaluate_benchmark(
     loaded: LoadedBenchmark,
     template: str,
@@ -498,11 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_resolved_recipe(recipe, out)
     model = args.model_name_or_path
     run_name = args.run_name or f"eval-{model_dir_name(model)}"
-    tokenizer = None
-    if args.prompt_template == CHAT:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer = chat_tokenizer(args.prompt_template, model)
     run = start_run(
         recipe,
         job_type="eval",

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from dart_trl.config import RecipeError
+from dart_trl.files import atomic_path, cache_dir
 
 GITHUB_RAW = "https://raw.githubusercontent.com"
 RAW_FILES_URL_ENV = "DART_TRL_RAW_FILES_URL"
-CACHE_ENV = "DART_TRL_CACHE"
 OFFLINE_ENVS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 DOWNLOAD_TIMEOUT_S = 60.0
 _CHUNK = 1 << 16
@@ -58,11 +57,8 @@ class PinnedFile:
 
 
 def default_cache_dir() -> Path:
-    """``$DART_TRL_CACHE/benchmarks``, else ``$XDG_CACHE_HOME/dart-trl/benchmarks`` (``~/.cache``)."""
-    root = os.environ.get(CACHE_ENV)
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dart-trl"
-    return Path(root).expanduser() / "benchmarks"
+    """``benchmarks/`` in dart-trl's cache (:func:`dart_trl.files.cache_dir`)."""
+    return cache_dir() / "benchmarks"
 
 
 def offline_setting() -> str | None:
@@ -108,25 +104,18 @@ def fetch_pinned(
 
 def _download(url: str, target: Path, expected: str) -> None:
     """Stream ``url`` into a temporary file beside ``target``; rename it into place if its sha256 is right."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        digest.update(chunk)
-                        out.write(chunk)
-            except (urllib.error.URLError, OSError) as err:  # HTTPError is a URLError; timeouts are OSErrors
-                reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", err)
-                raise SourceUnavailable(f"could not download {url} ({reason})") from None
+    with atomic_path(target) as tmp, open(tmp, "wb") as out:
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as err:  # HTTPError is a URLError; timeouts are OSErrors
+            reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", err)
+            raise SourceUnavailable(f"could not download {url} ({reason})") from None
         got = digest.hexdigest()
         if got != expected:
             raise RecipeError(
                 f"{url}: sha256 mismatch: expected {expected}, got {got} (the file was not kept)"
             )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -66,24 +66,19 @@ def _payloads(data: bytes):
             break
 
 
-def _item_key(item) -> str:
-    return "/".join(item.nested_key) if item.nested_key else item.key
+def read_run(run_dir: str | Path) -> OfflineRun:
+    """Decode a W&B run directory (``offline-run-*`` or ``run-*``, holding a ``.wandb`` file) into an
+    :class:`OfflineRun`."""
+    from wandb.proto import wandb_internal_pb2 as pb
 
+    def values(items) -> dict[str, Any]:
+        return {"/".join(i.nested_key) if i.nested_key else i.key: json.loads(i.value_json) for i in items}
 
-def find_run_file(run_dir: str | Path) -> Path:
-    """Return the ``.wandb`` file of a run directory (``offline-run-*`` or ``run-*``)."""
     files = sorted(Path(run_dir).glob("*.wandb"))
     if not files:
         raise FileNotFoundError(f"no .wandb file in {run_dir}")
-    return files[0]
-
-
-def read_run(run_dir: str | Path) -> OfflineRun:
-    """Decode a W&B run directory into an :class:`OfflineRun`."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
     run = OfflineRun()
-    for payload in _payloads(find_run_file(run_dir).read_bytes()):
+    for payload in _payloads(files[0].read_bytes()):
         record = pb.Record()
         try:
             record.ParseFromString(payload)
@@ -94,16 +89,13 @@ def read_run(run_dir: str | Path) -> OfflineRun:
             r = record.run
             run.run_id, run.name, run.group = r.run_id, r.display_name, r.run_group
             run.job_type, run.project, run.tags = r.job_type, r.project, list(r.tags)
-            for item in r.config.update:
-                run.config[_item_key(item)] = json.loads(item.value_json)
+            run.config.update(values(r.config.update))
         elif kind == "config":
-            for item in record.config.update:
-                run.config[_item_key(item)] = json.loads(item.value_json)
+            run.config.update(values(record.config.update))
         elif kind == "history":
-            run.history.append({_item_key(i): json.loads(i.value_json) for i in record.history.item})
+            run.history.append(values(record.history.item))
         elif kind == "summary":
-            for item in record.summary.update:
-                run.summary[_item_key(item)] = json.loads(item.value_json)
+            run.summary.update(values(record.summary.update))
     return run
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import dart_trl
 from dart_trl.config import RESOLVED_RECIPE_NAME, Recipe, WandbArguments, to_plain
+from dart_trl.files import write_atomic
 
 DEFAULT_PROJECT = "dart-trl"
 RUN_ID_FILE = "wandb_run.json"
@@ -27,41 +28,42 @@ PROBE_TIMEOUT = 5.0  # seconds the W&B server has to answer at all before the ru
 INIT_TIMEOUT = 10.0  # seconds wandb.init may take online before the run goes offline (~15 s in all)
 IN_USE_WAIT = 15.0  # seconds a restarted job waits for a killed one's W&B service to free the run id
 FINISH_TIMEOUT = 60.0  # seconds the end of an online run may spend uploading
+# An online run's timeouts, unless WANDB_INIT_TIMEOUT / WANDB_FINISH_TIMEOUT set them.
+ONLINE_TIMEOUTS = {"init_timeout": INIT_TIMEOUT, "finish_timeout": FINISH_TIMEOUT}
 
+PACKAGE_DIR = Path(dart_trl.__file__).resolve().parent
 VERSIONED = ("torch", "transformers", "trl", "vllm", "datasets", "accelerate", "wandb")
 
 _unreachable: dict[str, str] = {}  # "reason": why W&B's server was given up on; later runs go offline at once
 
 
-def _git(*args: str) -> str | None:
-    """The output of ``git ARGS`` in the dart-trl checkout this code runs from, or None outside one."""
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=Path(dart_trl.__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+def run_config(recipe: Recipe, **extra: Any) -> dict[str, Any]:
+    """The W&B config of a job: every key of the recipe with the value the job uses (our sections'
+    defaults, then the file and command line; TRL's sections add only the keys the recipe sets, TRL's
+    W&B callback logs the rest), the recipe file, :func:`code_config` and ``extra`` values."""
+    config: dict[str, Any] = {}
+    for section in recipe.configs:
+        if type(section).__module__.startswith("dart_trl.") and dataclasses.is_dataclass(section):
+            config.update(to_plain(section))
+    config.update(to_plain(dict(recipe.values)))
+    if isinstance(config.get("report_to"), str):  # one type in every run: TRL's list
+        config["report_to"] = [config["report_to"]]
+    config.update(recipe_file=str(recipe.path), **code_config(), **to_plain(extra))
+    return config
 
 
-def git_commit() -> str | None:
-    """The commit of the dart-trl checkout this code runs from, or None outside a git checkout."""
-    return _git("rev-parse", "HEAD") or None
-
-
-def git_dirty() -> bool | None:
-    """Whether tracked files of the checkout differ from its commit; None outside a git checkout."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return None if status is None else bool(status)
-
-
-def library_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries a run's numbers depend on (None: not installed)."""
+def code_config() -> dict[str, Any]:
+    """The code a run ran: the commit of the dart-trl checkout this code runs from and whether its tracked
+    files differ from it (None outside a checkout), dart-trl's version and those of the libraries a
+    run's numbers depend on (None: not installed)."""
     from importlib.metadata import PackageNotFoundError, version
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
 
     versions: dict[str, str | None] = {}
     for name in VERSIONED:
@@ -69,37 +71,12 @@ def library_versions() -> dict[str, str | None]:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = None
-    return versions
-
-
-def resolved_values(recipe: Recipe) -> dict[str, Any]:
-    """Every key of the recipe with the value the job uses: our sections' defaults, then the file and
-    command line. TRL's sections add only the keys the recipe sets (TRL's W&B callback logs the rest)."""
-    values: dict[str, Any] = {}
-    for config in recipe.configs:
-        if type(config).__module__.startswith("dart_trl.") and dataclasses.is_dataclass(config):
-            values.update(to_plain(config))
-    values.update(to_plain(dict(recipe.values)))
-    if isinstance(values.get("report_to"), str):  # one type in every run: TRL's list
-        values["report_to"] = [values["report_to"]]
-    return values
-
-
-def run_config(recipe: Recipe, **extra: Any) -> dict[str, Any]:
-    """The W&B config of a job: the resolved recipe (defaults included), its file, the git commit and
-    whether the checkout was dirty, library versions and ``extra`` values."""
-    config = resolved_values(recipe)
-    config.update(recipe_file=str(recipe.path), **code_config(), **to_plain(extra))
-    return config
-
-
-def code_config() -> dict[str, Any]:
-    """The code a run ran: git commit, whether the checkout was dirty, dart-trl and library versions."""
+    status = git("status", "--porcelain", "--untracked-files=no")
     return {
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
+        "git_commit": git("rev-parse", "HEAD") or None,
+        "git_dirty": None if status is None else bool(status),
         "dart_trl_version": dart_trl.__version__,
-        "versions": library_versions(),
+        "versions": versions,
     }
 
 
@@ -107,26 +84,21 @@ def _job_dir(path: str | os.PathLike, marker: str) -> Path | None:
     """The directory holding ``marker`` among ``path`` and its two parents (a model's ``final/``, a
     dataset's ``dataset/train.parquet`` belong to the job directory above them), or None."""
     start = Path(path)
-    for directory in [start, *start.parents][:3]:
-        if (directory / marker).is_file():
-            return directory
-    return None
-
-
-def _recipe_at(directory: Path | None) -> dict[str, Any]:
-    import yaml
-
-    try:
-        recipe = yaml.safe_load((directory / RESOLVED_RECIPE_NAME).read_text()) if directory else None
-    except (OSError, yaml.YAMLError):
-        return {}
-    return recipe if isinstance(recipe, dict) else {}
+    return next((d for d in [start, *start.parents][:3] if (d / marker).is_file()), None)
 
 
 def dars_strategy(path: str | os.PathLike, hops: int = 4) -> str | None:
     """The DARS strategy whose data ``path`` (a model or data set) comes from, following the resolved
     recipes of the jobs that made it (data set, then base model) up to ``hops`` jobs back; None if unknown."""
-    recipe = _recipe_at(_job_dir(path, RESOLVED_RECIPE_NAME))
+    import yaml
+
+    directory = _job_dir(path, RESOLVED_RECIPE_NAME)
+    try:
+        recipe = yaml.safe_load((directory / RESOLVED_RECIPE_NAME).read_text()) if directory else {}
+    except (OSError, yaml.YAMLError):
+        recipe = {}
+    if not isinstance(recipe, dict):
+        return None
     if isinstance(recipe.get("strategy"), str) and "pools" in recipe:
         return recipe["strategy"]
     if hops > 1:
@@ -144,19 +116,11 @@ def producers(**paths: str | None) -> dict[str, Any]:
     from a DARS data set."""
     config: dict[str, Any] = {}
     for name, path in paths.items():
-        if not path:
-            continue
-        directory = _job_dir(path, RUN_ID_FILE)
-        if directory is not None:
-            try:
-                config[f"{name}_run_id"] = json.loads((directory / RUN_ID_FILE).read_text())["id"]
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-        if not config.get("dars_strategy"):
-            config["dars_strategy"] = dars_strategy(path)
-    if config.get("dars_strategy") is None:
-        config.pop("dars_strategy", None)
-    return config
+        directory = _job_dir(path, RUN_ID_FILE) if path else None
+        if directory and (run_id := _saved_run_id(directory)):
+            config[f"{name}_run_id"] = run_id
+    strategy = next(filter(None, (dars_strategy(path) for path in paths.values() if path)), None)
+    return config | ({"dars_strategy": strategy} if strategy else {})
 
 
 def run_group(group: str | None, default: str | None = None) -> str | None:
@@ -208,19 +172,21 @@ def stable_run_id(output_dir: str | os.PathLike) -> str:
 
     A job started again on the same directory (a resume after a kill) keeps logging to the same run.
     """
-    path = Path(output_dir) / RUN_ID_FILE
-    try:
-        run_id = json.loads(path.read_text())["id"]
-        if isinstance(run_id, str) and run_id:
-            return run_id
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))  # as wandb's
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"id": run_id}) + "\n")
-    tmp.replace(path)
+    run_id = _saved_run_id(Path(output_dir))
+    if run_id is None:
+        run_id = "".join(
+            secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)
+        )  # as wandb's
+        write_atomic(Path(output_dir) / RUN_ID_FILE, json.dumps({"id": run_id}) + "\n")
     return run_id
+
+
+def _saved_run_id(directory: Path) -> str | None:
+    try:
+        run_id = json.loads((directory / RUN_ID_FILE).read_text())["id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return run_id if isinstance(run_id, str) and run_id else None
 
 
 def server_problem(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
@@ -231,10 +197,9 @@ def server_problem(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
 
     try:
         urllib.request.urlopen(base_url, timeout=timeout).close()
-    except urllib.error.HTTPError as err:
-        if err.code in (502, 503, 504):  # a proxy or load balancer that cannot reach the server
+    except urllib.error.HTTPError as err:  # it answered; whether the answer is good is wandb's to judge,
+        if err.code in (502, 503, 504):  # unless a proxy or load balancer cannot reach the server
             return f"{base_url} is unavailable (HTTP {err.code})"
-        return None  # it answered; whether the answer is good is wandb's to judge
     except (OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         if isinstance(reason, ssl.SSLError):
@@ -248,16 +213,6 @@ def server_problem(base_url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
 def _one_line(value: Any, limit: int = 200) -> str:
     text = " ".join(str(value).split()) or type(value).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _bounded_online_settings() -> dict[str, float]:
-    """Timeouts for an online run, unless set through ``WANDB_INIT_TIMEOUT`` / ``WANDB_FINISH_TIMEOUT``."""
-    settings = {}
-    if "WANDB_INIT_TIMEOUT" not in os.environ:
-        settings["init_timeout"] = INIT_TIMEOUT
-    if "WANDB_FINISH_TIMEOUT" not in os.environ:
-        settings["finish_timeout"] = FINISH_TIMEOUT
-    return settings
 
 
 def init_wandb(
@@ -282,16 +237,6 @@ def init_wandb(
     """
     import wandb
 
-    # A W&B service shared through WANDB_SERVICE ties a job's run to another process: a killed job's run id
-    # stays "in use" in its parent's service. Each job starts its own and does not hand it to its children.
-    os.environ.pop(SERVICE_ENV, None)
-    try:
-        return _init_wandb(wandb, name, job_type, config, Path(output_dir), group, project, tags)
-    finally:
-        os.environ.pop(SERVICE_ENV, None)
-
-
-def _init_wandb(wandb, name, job_type, config, output_dir: Path, group, project, tags):
     common = dict(
         project=project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT),
         name=name,
@@ -304,35 +249,43 @@ def _init_wandb(wandb, name, job_type, config, output_dir: Path, group, project,
         reinit="finish_previous",
     )
     started = time.monotonic()
-    problem = _unreachable.get("reason")
-    if problem is None:
-        settings = wandb.setup().settings
-        if settings.mode in ("offline", "dryrun", "disabled"):
-            return _start(wandb, common, problem=None, dir=os.environ.get("WANDB_DIR"))
-        problem = server_problem(settings.base_url, min(PROBE_TIMEOUT, settings.init_timeout))
+    # A W&B service shared through WANDB_SERVICE ties a job's run to another process: a killed job's run id
+    # stays "in use" in its parent's service. Each job starts its own and does not hand it to its children.
+    os.environ.pop(SERVICE_ENV, None)
+    try:
+        problem = _unreachable.get("reason")
         if problem is None:
-            try:
-                return wandb.init(
-                    **common,
-                    dir=os.environ.get("WANDB_DIR"),
-                    settings=wandb.Settings(**_bounded_online_settings()),
-                )
-            except Exception as err:  # CommError, AuthenticationError, UsageError, timeouts: never fatal
-                problem = f"{type(err).__name__}: {_one_line(str(err).splitlines()[0] if str(err) else err)}"
-                wandb.teardown()  # the failed run's id stays taken in wandb's service until it ends
+            settings = wandb.setup().settings
+            if settings.mode in ("offline", "dryrun", "disabled"):
+                return _start(wandb, common, problem=None, dir=os.environ.get("WANDB_DIR"))
+            problem = server_problem(settings.base_url, min(PROBE_TIMEOUT, settings.init_timeout))
+            if problem is None:
+                timeouts = {
+                    k: v for k, v in ONLINE_TIMEOUTS.items() if f"WANDB_{k.upper()}" not in os.environ
+                }
+                try:
+                    return wandb.init(
+                        **common, dir=os.environ.get("WANDB_DIR"), settings=wandb.Settings(**timeouts)
+                    )
+                except Exception as err:  # CommError, AuthenticationError, UsageError, timeouts: never fatal
+                    problem = (
+                        f"{type(err).__name__}: {_one_line(str(err).splitlines()[0] if str(err) else err)}"
+                    )
+                    wandb.teardown()  # the failed run's id stays taken in wandb's service until it ends
         # The rest of this process logs offline: no more waiting on the server, in this job or at exit.
         _unreachable["reason"] = problem
         wandb.setup(settings=wandb.Settings(mode="offline"))
-    run = _start(wandb, common, problem=problem, dir=str(output_dir), mode="offline")
-    if run is None:
-        return None
-    run_dir = Path(run.dir).parent
-    print(
-        f"dart-trl: warning: W&B cannot log online ({problem}); after {time.monotonic() - started:.1f} s, "
-        f"logging offline to {run_dir}; upload it later with: wandb sync {run_dir}",
-        file=sys.stderr,
-        flush=True,
-    )
+        run = _start(wandb, common, problem=problem, dir=str(output_dir), mode="offline")
+    finally:
+        os.environ.pop(SERVICE_ENV, None)
+    if run is not None:
+        run_dir = Path(run.dir).parent
+        print(
+            f"dart-trl: warning: W&B cannot log online ({problem}); after {time.monotonic() - started:.1f} s, "
+            f"logging offline to {run_dir}; upload it later with: wandb sync {run_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
     return run
 
 
@@ -348,21 +301,21 @@ def _start(wandb, common: dict[str, Any], problem: str | None, **kwargs):
             return wandb.init(**common, **kwargs)
         except Exception as err:
             failure = err
-        if "in use" not in str(failure) or time.monotonic() >= deadline:
+        if "in use" not in str(failure):
             break
-        time.sleep(1.0)
-    if "in use" in str(failure):
-        try:
-            run = wandb.init(**{**common, "id": None, "resume": None}, **kwargs)
-        except Exception as err:
-            failure = err
-        else:
+        if time.monotonic() >= deadline:
+            try:
+                run = wandb.init(**{**common, "id": None, "resume": None}, **kwargs)
+            except Exception as err:
+                failure = err
+                break
             print(
                 f"dart-trl: warning: W&B run {common['id']} is still held by an earlier process of this job; "
                 f"logging to a new run {run.id}",
                 file=sys.stderr,
             )
             return run
+        time.sleep(1.0)
     why = "the W&B run could not start"
     if problem:
         why = f"W&B cannot log online ({problem}) and an offline run could not start either"
