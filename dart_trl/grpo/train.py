@@ -39,7 +39,6 @@ from dart_trl.grpo.stages import (
     resolve_stages,
 )
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
-from dart_trl.processes import ends_process_group
 from dart_trl.templates import TemplateName
 
 
@@ -227,7 +226,6 @@ def validate(recipe: Recipe) -> None:
     plan_stages(recipe)
 
 
-@ends_process_group
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
