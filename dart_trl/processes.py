@@ -302,7 +302,7 @@ def launch(args: Sequence[str], env: dict[str, str], grace: float = 10.0) -> int
     is left of the processes it started, those in sessions of their own included, is stopped.
     """
     from accelerate.commands.launch import launch_command, launch_command_parser
-    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     parsed = launch_command_parser().parse_args(list(args))
