@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dart_trl.config import CHECKED_RECIPE_ENV, Job, LaunchArguments, Recipe, parse_recipe, run_guarded
 from dart_trl.config.resources import resolve_accelerate_config
 from dart_trl.locking import acquire
-from dart_trl.processes import call, watchdog
+from dart_trl.processes import launch
 
 # name: (module defining JOB and main, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -69,28 +69,29 @@ def launch_env() -> dict[str, str]:
 
 
 def accelerate_command(recipe: Recipe, launch_as: str, argv: Sequence[str]) -> list[str]:
-    """The ``accelerate launch`` command that runs module ``launch_as`` on a checked recipe.
+    """The arguments of ``accelerate launch`` that run module ``launch_as`` on a checked recipe.
 
     ``accelerate_config`` and ``num_processes`` (and ``main_process_port``) of the recipe become launch
     arguments; the recipe path and overrides go to every process unchanged.
     """
-    launch = recipe.get(LaunchArguments)
-    command = [sys.executable, "-m", "accelerate.commands.launch"]
-    if launch.accelerate_config:
-        command += ["--config_file", str(resolve_accelerate_config(launch.accelerate_config))]
+    settings = recipe.get(LaunchArguments)
+    command = []
+    if settings.accelerate_config:
+        command += ["--config_file", str(resolve_accelerate_config(settings.accelerate_config))]
     else:
         command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    num_processes = launch.num_processes or (None if launch.accelerate_config else 1)
+    num_processes = settings.num_processes or (None if settings.accelerate_config else 1)
     if num_processes:
         command += ["--num_processes", str(num_processes)]
-    if launch.main_process_port:
-        command += ["--main_process_port", str(launch.main_process_port)]
+    if settings.main_process_port:
+        command += ["--main_process_port", str(settings.main_process_port)]
     return command + ["-m", launch_as, *argv]
 
 
 def launch_training(job: Job, argv: Sequence[str]) -> int:
     """Check a training recipe here, once (keys, files, data columns, TRL's own checks), then run the job
-    under ``accelerate launch``; its processes skip the checks (:data:`CHECKED_RECIPE_ENV`).
+    under ``accelerate launch`` (:func:`processes.launch`: the exit code is the failed rank's, 2 for bad
+    input found there); its processes skip the checks (:data:`CHECKED_RECIPE_ENV`).
 
     The job is launched while this process holds the lock of its output directory, so a second job on
     the same directory is refused before ``accelerate`` starts; the ranks it starts share the lock.
@@ -101,8 +102,7 @@ def launch_training(job: Job, argv: Sequence[str]) -> int:
     lock = acquire(output_dir) if output_dir else None
     try:
         env = {**launch_env(), CHECKED_RECIPE_ENV: str(recipe.path.resolve())}
-        with watchdog():
-            return call(accelerate_command(recipe, job.launch_as, argv), env=env)
+        return launch(accelerate_command(recipe, job.launch_as, argv), env)
     finally:
         if lock is not None:
             lock.release()

@@ -8,12 +8,11 @@
   does not watch the process that created it.
 - :func:`spawn_bound`: start a child that the kernel kills when this process dies (Linux
   ``PR_SET_PDEATHSIG``), for the long-lived helpers we start ourselves (grader workers).
-- :func:`call`: ``subprocess.call`` for a launcher (``accelerate launch``) whose workers run in
-  sessions of their own: on Ctrl-C its whole tree is stopped, not the launcher alone.
-- :func:`ends_process_group`, :func:`end_training` and :func:`run_rank`: a training job's ``main``
-  destroys torch.distributed's process group on its way out, also when it raises, while the group's
-  objects stay referenced until the rank ends through ``os._exit``, skipping the object teardown
-  where a gloo process group's destructor can wait for ever on a worker thread that waits for the GIL.
+- :func:`launch`: ``accelerate launch`` in this process, returning the ranks' exit code (a rank's
+  one-line error is not followed by the launcher's traceback); on Ctrl-C the whole tree is stopped.
+- :func:`run_rank`: a training rank destroys torch.distributed's process group after its ``main``
+  returns or raises; a rank of a gloo group ends through ``os._exit``, skipping the object teardown
+  where the group's destructor can wait for ever on a worker thread that waits for the GIL.
 - :func:`run_bounded`: run a command to completion under a hard deadline, kill its whole process tree
   on timeout (first with SIGABRT, so Python processes with ``PYTHONFAULTHANDLER`` print their stacks),
   and never block on pipes that a grandchild holds; tests and benchmarks launch jobs with it.
@@ -288,84 +287,76 @@ def _watch(job_pid: int, token: str) -> int:
     return 0
 
 
-def call(command: Sequence[str], grace: float = 10.0, **popen_kwargs) -> int:
-    """``subprocess.call`` for a child that starts children of its own (``accelerate launch``).
+def launch(args: Sequence[str], env: dict[str, str], grace: float = 10.0) -> int:
+    """Run ``accelerate launch ARGS`` in this process with environment ``env``; return the job's exit code.
 
-    When the wait is interrupted (Ctrl-C reaches the child too), the child gets ``grace`` seconds to
-    shut its processes down itself; then what is left of its tree, those in sessions of their own
-    included, is stopped before the exception goes on. (``subprocess.call`` SIGKILLs the child alone,
-    which leaves its workers running.)
+    ``dart-trl`` is only a launcher, so accelerate's launcher runs in its process. Accelerate reports a
+    failed rank by raising (``CalledProcessError`` from its one-process launcher, torchrun's
+    ``ChildFailedError`` from the others) and would print its traceback after the rank's own error
+    line; here the exit code of the first failed rank is returned instead (2 for bad input). A rank
+    killed by signal N, or torchrun's agent stopped by one (it stops the ranks first), gives 128 + N.
+
+    A :func:`watchdog` stops the ranks if this process dies. ``os.environ`` is ``env`` (plus the
+    watchdog's mark) while accelerate runs, as it hands ``os.environ`` to the ranks. If the launch is
+    interrupted (Ctrl-C reaches the ranks too), the ranks get ``grace`` seconds to shut down, then what
+    is left of the processes it started, those in sessions of their own included, is stopped.
     """
-    process = subprocess.Popen(list(command), **popen_kwargs)
-    try:
-        return process.wait()
-    except BaseException:
-        tree = descendants(process.pid)
-        with suppress(psutil.NoSuchProcess):
-            tree.append(psutil.Process(process.pid))
-        stop_processes(wait_gone(tree, grace))
-        process.wait()
-        raise
+    from accelerate.commands.launch import launch_command, launch_command_parser
+    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    parsed = launch_command_parser().parse_args(list(args))
+    with watchdog():
+        saved = dict(os.environ)  # with the watchdog's mark
+        ours = {p.pid for p in descendants(os.getpid())}  # the watchdog
+        os.environ.clear()
+        os.environ.update({**env, JOB_ENV: saved[JOB_ENV]})
+        try:
+            launch_command(parsed)
+            code = 0
+        except subprocess.CalledProcessError as err:
+            code = err.returncode
+        except ChildFailedError as err:
+            code = err.get_first_failure()[1].exitcode
+        except SignalException as err:
+            code = -err.sigval
+        except BaseException:
+            started = [p for p in descendants(os.getpid()) if p.pid not in ours]
+            stop_processes(wait_gone(started, grace))
+            raise
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    return code if code >= 0 else 128 - code
 
 
 # -- torch.distributed -------------------------------------------------------------------------------
-_held_groups: list = []  # process groups kept referenced until the rank leaves through os._exit
+def end_process_group() -> object | None:
+    """Destroy torch.distributed's default process group if this process made one.
 
-
-def hold_process_groups() -> None:
-    """Keep this process's default process group referenced until the process ends.
-
-    A gloo group's C++ destructor joins its worker threads with the GIL held; a worker that needs the
-    GIL to free the last work it ran never returns, and the rank hangs. It happened whenever the last
-    reference went while a worker was still freeing: ``destroy_process_group`` inside ``main``, then
-    ``main``'s locals freed (DDP's Reducer held the last reference). Held here, the group's objects are
-    never freed in the process: :func:`run_rank` leaves through ``os._exit``.
+    Return the group if it was a gloo group of several processes, which must stay referenced until the
+    process ends (:func:`run_rank`); else None.
     """
     dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        _held_groups.append(dist.group.WORLD)
-
-
-def end_training(accelerator) -> None:
-    """End a training job's trackers and process group (``accelerator.end_training()``) without the risk
-    of a hang in the group's destructor (:func:`hold_process_groups`)."""
-    hold_process_groups()
-    accelerator.end_training()
-
-
-def destroy_process_group() -> None:
-    """Destroy torch.distributed's process groups if this process initialised them (objects held)."""
-    dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        hold_process_groups()
-        dist.destroy_process_group()
-
-
-def ends_process_group(main: Callable[..., int]) -> Callable[..., int]:
-    """Decorate a training job's ``main`` so it destroys the process group when it returns or raises."""
-
-    @functools.wraps(main)
-    def run(*args, **kwargs):
-        try:
-            return main(*args, **kwargs)
-        finally:
-            destroy_process_group()
-
-    return run
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return None
+    group = dist.group.WORLD
+    held = group if "gloo" in str(dist.get_backend(group)) and dist.get_world_size(group) > 1 else None
+    dist.destroy_process_group()
+    return held
 
 
 def run_rank(main: Callable[[], int | None]) -> NoReturn:
-    """Run ``main()`` as a process of a multi-process (torch.distributed) job, then exit with its code.
+    """Run ``main()`` as a rank of a training job, destroy its process group, and exit with its code.
 
-    Python's last step at exit destroys the remaining objects with the GIL held. A gloo process group
-    (kept alive by the DDP model even after :func:`destroy_process_group`, which does not stop gloo's
-    threads) joins its worker threads in its destructor; a worker still finishing its last collective
-    may need the GIL, and the rank never exits (now and then on a busy machine: see
-    ``benchmarks/ddp_soak.py``). So once the job is done, a rank waits for its non-daemon threads and
-    runs the ``atexit`` handlers (W&B, logging, temporary files) as usual, flushes its output, and
-    leaves with ``os._exit``, skipping only that object teardown.
-    A process that is not a rank of a multi-process job exits normally. An exception ``main`` raises
-    is printed as Python would print it, with exit code 1.
+    This is the training jobs' one teardown path: their ``main`` calls none. An exception ``main``
+    raises is printed as Python would print it, with exit code 1. Freeing a gloo group of several
+    processes can hang: its C++ destructor joins gloo's worker threads with the GIL held, and a worker
+    that needs the GIL to free the last work it ran never returns (now and then on a busy machine:
+    ``benchmarks/ddp_soak.py``). So such a rank keeps the group referenced, waits for its non-daemon
+    threads, runs the ``atexit`` handlers (W&B, logging, temporary files) as usual, flushes its output
+    and leaves with ``os._exit``, skipping only the interpreter's object teardown. Any other process
+    (NCCL, one process, no group) exits normally.
     """
     try:
         code = int(main() or 0)
@@ -374,7 +365,8 @@ def run_rank(main: Callable[[], int | None]) -> NoReturn:
     except BaseException:
         sys.excepthook(*sys.exc_info())
         code = 1
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    gloo_group = end_process_group()  # held by this frame until os._exit
+    if gloo_group is None:
         sys.exit(code)
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_job
 
+from dart_trl.config import RESOLVED_RECIPE_NAME, RecipeError
+from dart_trl.grpo.rewards import reward_factory
 from dart_trl.tracking.offline import find_runs, read_run
 from dart_trl.tracking.runs import RUN_ID_FILE
 
@@ -30,6 +32,17 @@ STAGES = (
 def distinct_chars_reward(completions, **kwargs):
     """A custom reward (imported by dotted path) that varies within a group, so the policy really moves."""
     return [len(set(c)) / (len(c) + 1) for c in completions]
+
+
+@reward_factory
+def needs_long_completions(context):
+    """A reward factory that refuses the recipe's completion length: an error found inside the rank,
+    which builds the rewards after launch (the launcher only resolves their names)."""
+    if context.max_completion_length < 64:
+        raise RecipeError(
+            f"needs_long_completions: max_completion_length {context.max_completion_length} < 64"
+        )
+    return distinct_chars_reward
 
 
 def write_levels_data(path: Path) -> Path:
@@ -217,3 +230,23 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
     assert result.returncode == 2
     assert "has no column 'answer' (answer_column)" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_an_error_inside_the_launched_rank_is_its_one_line_and_exit_2(tiny_model, tmp_path, job_env):
+    env, _ = job_env
+    out = tmp_path / "out"
+    command = grpo_command(
+        REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml",
+        "--model_name_or_path", str(tiny_model),
+        "--dataset", str(write_levels_data(tmp_path / "levels.jsonl")),
+        "--output_dir", str(out),
+        "--reward_funcs", "[accuracy, test_grpo_staged.needs_long_completions]",
+        "--report_to", "none",
+    )  # fmt: skip
+    done = run_job(command, timeout=300, env=env, cwd=REPO_ROOT)
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == "dart-trl grpo: error: needs_long_completions: max_completion_length 16 < 64"
+    assert "Traceback" not in done.stderr
+    assert (out / RESOLVED_RECIPE_NAME).is_file()  # written by the rank: the error came after launch

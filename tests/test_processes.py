@@ -176,29 +176,35 @@ def test_a_killed_harness_takes_the_whole_tree_of_its_command_along():
     assert not survivors(started, within=10), "the command's processes outlived the harness"
 
 
-def test_call_stops_the_whole_tree_when_interrupted():
+def test_an_interrupted_launch_stops_the_whole_tree(tmp_path):
+    rank = tmp_path / "rank.py"  # a rank that starts a stubborn process in a session of its own
+    rank.write_text(
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True)\n"
+        "time.sleep(600)\n"
+    )
     process, started = start_script(
         f"""
-        import sys, threading, time, psutil
-        from dart_trl.processes import call
-        tree = [sys.executable, "-c", "import subprocess, sys, time; "
-                "subprocess.Popen([sys.executable, '-c', {STUBBORN!r}], start_new_session=True); time.sleep(600)"]
+        import os, threading, time, psutil
+        from dart_trl.processes import launch
         def report():
-            while len(psutil.Process().children(recursive=True)) < 2:
+            while len(psutil.Process().children(recursive=True)) < 3:  # watchdog, rank, its child
                 time.sleep(0.1)
+            time.sleep(1.5)  # let the watchdog record them
             print(*(p.pid for p in psutil.Process().children(recursive=True)), flush=True)
         threading.Thread(target=report).start()
         try:
-            call(tree, grace=1)
+            launch(["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+                    "--dynamo_backend", "no", {str(rank)!r}], dict(os.environ), grace=1)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         """
     )
     try:
-        assert len(started) == 2
+        assert len(started) == 3
         process.send_signal(
             signal.SIGINT
-        )  # only the caller: its child ignores nothing, its grandchild SIGTERM
+        )  # only the caller: its rank ignores nothing, the rank's child SIGTERM
         assert process.next_line().strip() == "interrupted"
         assert process.wait(timeout=30) == 0
         assert not [p for p in started if alive(p)]
@@ -208,31 +214,47 @@ def test_call_stops_the_whole_tree_when_interrupted():
         survivors(started, within=0)
 
 
-def test_a_training_main_destroys_its_process_group_when_it_raises(tmp_path):
-    done = run_bounded(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import torch.distributed as dist
-                from dart_trl.processes import ends_process_group
-                @ends_process_group
-                def main():
-                    dist.init_process_group("gloo", init_method="file://{tmp_path}/store", rank=0, world_size=1)
-                    raise RuntimeError("training failed")
-                try:
-                    main()
-                except RuntimeError:
-                    print("initialized after the error:", dist.is_initialized())
-                """
-            ),
-        ],
-        timeout=240,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "initialized after the error: False" in done.stdout
+RANK = """
+import atexit, sys
+import torch.distributed as dist
+from dart_trl.processes import run_rank
+
+class ReportsTeardown:
+    def __del__(self, write=sys.stdout.write):  # runs in the interpreter's object teardown
+        write("object teardown ran\\n")
+
+store, rank, world, outcome = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+dist.barrier()
+keep = ReportsTeardown()
+atexit.register(lambda: print("atexit handlers ran; group initialized:", dist.is_initialized(), flush=True))
+run_rank(lambda: int(outcome) if outcome != "raise" else 1 / 0)
+"""
+
+
+@pytest.mark.parametrize(
+    "world, outcome, code", [(2, "0", 0), (2, "3", 3), (2, "raise", 1), (1, "0", 0), (1, "raise", 1)]
+)
+def test_a_rank_ends_its_group_and_skips_object_teardown_only_in_a_gloo_group_of_several(
+    tmp_path, world, outcome, code
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-c", RANK, str(tmp_path / "store")]
+    with ThreadPoolExecutor(world) as pool:
+        ranks = list(
+            pool.map(
+                lambda r: run_bounded([*command, str(r), str(world), outcome], 120, dump_seconds=5, env=env),
+                range(world),
+            )
+        )
+    for done in ranks:
+        assert not done.timed_out, done.stderr
+        assert done.returncode == code, done.stderr[-3000:]
+        assert "atexit handlers ran; group initialized: False" in done.stdout
+        assert ("object teardown ran" in done.stdout) == (world == 1)  # a gloo group of 2 leaves by os._exit
+        assert ("ZeroDivisionError" in done.stderr) == (outcome == "raise")
 
 
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
@@ -251,32 +273,6 @@ def test_spawn_bound_child_dies_with_its_parent(signal_name):
     process.send_signal(getattr(signal, signal_name))
     process.wait(timeout=30)
     assert not survivors(started, within=10)
-
-
-HANGS_AT_TEARDOWN = """
-import atexit, sys, threading
-from dart_trl.processes import run_rank
-
-class HangsAtTeardown:
-    def __del__(self):  # like a gloo process group joining a worker thread that waits for the GIL
-        threading.Event().wait()
-
-keep = HangsAtTeardown()
-atexit.register(lambda: print("atexit handlers ran", flush=True))
-run_rank(lambda: int(sys.argv[1]) if sys.argv[1] != "raise" else 1 / 0)
-"""
-
-
-@pytest.mark.parametrize("argument, code", [("0", 0), ("3", 3), ("raise", 1)])
-def test_a_rank_exits_with_its_code_past_a_destructor_that_would_hang(argument, code):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "WORLD_SIZE": "2"}
-    done = run_bounded(
-        [sys.executable, "-c", HANGS_AT_TEARDOWN, argument], timeout=60, dump_seconds=5, env=env
-    )
-    assert not done.timed_out, done.stderr
-    assert done.returncode == code
-    assert "atexit handlers ran" in done.stdout
-    assert ("ZeroDivisionError" in done.stderr) == (argument == "raise")
 
 
 @pytest.mark.parametrize(

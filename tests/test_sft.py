@@ -313,6 +313,26 @@ def test_all_rows_overlong_fails_before_the_model_loads(tmp_path, tiny_model, da
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
+def test_an_error_inside_the_launched_rank_is_its_one_line_and_exit_2(tiny_model, data_file, tmp_path):
+    """Overlong rows are found by the rank (the launcher does not tokenize); `dart-trl sft` passes the
+    rank's line and exit code through, without accelerate's traceback."""
+    command = [
+        sys.executable, "-m", "dart_trl.cli", "sft", TINY_RECIPE,
+        "--model_name_or_path", str(tiny_model),
+        "--dataset_name", str(data_file),
+        "--output_dir", str(tmp_path / "out"),
+        "--max_length", "8",
+        "--report_to", "none",
+    ]  # fmt: skip
+    done = run_job(command, timeout=300, cwd=REPO_ROOT)
+    rows = NUM_ROWS + NUM_OVERLONG
+    expected = f"dart-trl sft: error: {data_file}: all {rows} rows are longer than max_length=8 tokens; nothing to train on"
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == expected
+    assert "Traceback" not in done.stderr
+
+
 def test_dart_trl_sft_runs_two_cpu_processes(tiny_model, data_file, tmp_path):
     out = tmp_path / "ddp"
     command = [

@@ -15,7 +15,6 @@ from dart_trl.grpo.curriculum import CurriculumCallback, StagedGRPOTrainer
 from dart_trl.grpo.monitor import StageMonitor
 from dart_trl.grpo.rewards import RewardContext, build_rewards
 from dart_trl.grpo.stages import DONE_FILE, START_FILE, render_prompts, write_json_atomic
-from dart_trl.processes import end_training
 from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
 JOB_TYPE = "grpo-stage"
@@ -128,6 +127,4 @@ def run_stage(
             run.summary.update({k: v for k, v in named.items() if v is not None})
             finish_wandb(run)
     state.wait_for_everyone()
-    if is_last:
-        end_training(trainer.accelerator)
     return summary

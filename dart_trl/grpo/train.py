@@ -40,7 +40,6 @@ from dart_trl.grpo.stages import (
     resolve_stages,
 )
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
-from dart_trl.processes import ends_process_group
 from dart_trl.templates import TemplateName
 
 
@@ -220,7 +219,6 @@ def validate(recipe: Recipe, options: None = None) -> None:
     plan_stages(recipe)
 
 
-@ends_process_group
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""

@@ -28,7 +28,6 @@ from dart_trl.config import (
 from dart_trl.config.checks import check_attention, check_file, check_model
 from dart_trl.decontam.guard import DecontaminationArguments
 from dart_trl.locking import lock_output_dir, releases_output_dir_locks
-from dart_trl.processes import end_training, ends_process_group
 from dart_trl.templates import TemplateName
 
 logger = logging.getLogger("dart_trl.sft.train")
@@ -147,7 +146,6 @@ def set_generation_eos(model, tokenizer) -> None:
     model.config.eos_token_id = eos
 
 
-@ends_process_group
 @releases_output_dir_locks
 def main(argv: list[str] | None = None) -> int:
     """Run SFT from a recipe: prepare the data, train with ``SFTTrainer``, save model, tokenizer and recipe."""
@@ -253,7 +251,6 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("saved model, tokenizer and generation config to %s", sft.output_dir)
     if sft.push_to_hub:
         trainer.push_to_hub(dataset_name=script.dataset_name)
-    end_training(trainer.accelerator)
     if state.is_main_process and wandb_enabled(sft.report_to):
         import wandb
 
