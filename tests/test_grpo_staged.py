@@ -98,7 +98,7 @@ def staged_run(tiny_model, tmp_path_factory, job_env):
 def digest_of(model_dir) -> str:
     from transformers import AutoModelForCausalLM
 
-    from dart_trl.grpo.stage_runner import weights_digest
+    from dart_trl.grpo.train import weights_digest
 
     return weights_digest(AutoModelForCausalLM.from_pretrained(model_dir))
 
@@ -194,9 +194,6 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
             "--dataset", str(no_answer),
         ],
         "unknown reward 'acuracy'; did you mean 'accuracy'?": ["--dataset", str(data), "--reward_funcs", "[acuracy]"],
-        "level in [3] (empty level); its level values include ['1', '2']": [
-            "--dataset", str(data), "--stages", "[{name: level3, levels: [3], max_steps: 2}]",
-        ],
         "stages[0] 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
             "--dataset", str(data), "--stages", "[{name: level1, levels: [1], max_step: 2}]",
         ],
@@ -212,4 +209,16 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
     )
     assert result.returncode == 2
     assert "has no column 'answer' (answer_column)" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    # A check that needs the rows (a level filter leaving none) runs in the rank before any model loads:
+    # one line and exit code 2 from what `accelerate launch` runs.
+    stages = "[{name: level3, levels: [3], max_steps: 2}]"
+    rank = subprocess.run(
+        [sys.executable, "-m", "dart_trl.grpo", str(recipe), *base, "--dataset", str(data), "--stages", stages],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = rank.stderr.strip().splitlines()
+    assert rank.returncode == 2 and len(lines) == 1, rank.stderr[-3000:]
+    assert "stage 'level3': no rows of" in lines[0]
+    assert "level in [3] (empty level); its level values include ['1', '2']" in lines[0]
     assert not (tmp_path / "out").exists()
