@@ -101,17 +101,14 @@ class StageMonitor:
             "recent_rewards": list(self.recent_rewards),
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a snapshot written by :meth:`state_dict`."""
+    def load_from_checkpoint(self, checkpoint: str | Path) -> bool:
+        """Restore the :meth:`state_dict` saved in ``checkpoint`` (if any); returns whether one was found."""
+        path = Path(checkpoint) / STATE_FILE
+        if not path.is_file():
+            return False
+        state = json.loads(path.read_text())
         self.streaks = {int(k): int(v) for k, v in state.get("streaks", {}).items()}
         self.dropped = {int(p) for p in state.get("dropped", [])}
         self.recent_rewards.clear()
         self.recent_rewards.extend(state.get("recent_rewards", []))
-
-    def load_from_checkpoint(self, checkpoint: str | Path) -> bool:
-        """Restore the state saved in ``checkpoint`` (if any); returns whether one was found."""
-        path = Path(checkpoint) / STATE_FILE
-        if not path.is_file():
-            return False
-        self.load_state_dict(json.loads(path.read_text()))
         return True

@@ -174,7 +174,7 @@ def stage_config(recipe: Recipe, stage: StageSpec):
 
 def check_stages(recipe: Recipe) -> None:
     """The checks that need no rows: model, rewards, each stage's settings and the columns its data has
-    (peeked, not loaded)."""
+    (peeked, not loaded; a missing one is named with the recipe key to set)."""
     from dart_trl.data import peek_columns
 
     where = str(recipe.path)
@@ -215,7 +215,17 @@ def check_stages(recipe: Recipe) -> None:
                 peeked[source] = peek_columns(*source)
             except RecipeError as err:
                 raise RecipeError(f"{label}: {err}") from None
-        check_stage_columns(stage, args, peeked[source], label)
+        found = peeked[source]
+        keys = {"query_column": args.query_column, "answer_column": args.answer_column}
+        if stage.levels is not None:
+            keys["level_column"] = args.level_column
+        missing = {key: column for key, column in keys.items() if column not in found}
+        if missing:
+            what = ", ".join(f"'{column}' ({key})" for key, column in missing.items())
+            raise RecipeError(
+                f"{label}: {args.dataset} (split {args.split}) has no column {what}; its columns are "
+                f"{found}; set {' and '.join(missing)} (recipe-wide or in the stage) to the right one"
+            )
     check_benchmarks(recipe.get(DecontaminationArguments), where)
 
 
@@ -229,41 +239,15 @@ def validate(recipe: Recipe) -> None:
             load_stage_data(recipe, stage)
 
 
-def check_stage_columns(stage: StageSpec, args: StagedGRPOArguments, found: list[str], label: str) -> None:
-    """Raise :class:`RecipeError` when a column the stage reads is not in ``found``: the line lists the
-    columns the data has and names the recipe key to set (``query_column``, ``answer_column``,
-    ``level_column``; recipe-wide or in the stage)."""
-    keys = {"query_column": args.query_column, "answer_column": args.answer_column}
-    if stage.levels is not None:
-        keys["level_column"] = args.level_column
-    missing = {key: column for key, column in keys.items() if column not in found}
-    if missing:
-        what = ", ".join(f"'{column}' ({key})" for key, column in missing.items())
-        raise RecipeError(
-            f"{label}: {args.dataset} (split {args.split}) has no column {what}; its columns are {found}; "
-            f"set {' and '.join(missing)} (recipe-wide or in the stage) to the right one"
-        )
-
-
-def _level_matches(value: Any, wanted: set[str]) -> bool:
-    if isinstance(value, (list, tuple)):
-        return any(str(v) in wanted for v in value)
-    return str(value) in wanted
-
-
-def _level_values(table, column: str, most: int = 10) -> list[str]:
-    """Up to ``most`` distinct values (as text) of a level column, list columns flattened, sorted."""
-    values: set[str] = set()
-    for value in table[column]:
-        values.update(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
-    return sorted(values)[:most]
+def _as_levels(value: Any) -> list[str]:
+    """The levels of one cell of a level column, as text (a list column holds several)."""
+    return [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
 
 
 def load_stage_data(recipe: Recipe, stage: StageSpec):
     """A stage's rows: columns ``query``, ``answer`` and ``prompt_id`` (prompts are rendered later).
 
-    Raises :class:`RecipeError` naming the stage when a column is missing, the level filter leaves no
-    rows (with the levels the data has), or, under ``decontaminate``, every row (``drop``) or any row
+    Raises :class:`RecipeError` naming the stage when the level filter leaves no rows (with the levels the data has), or, under ``decontaminate``, every row (``drop``) or any row
     (``refuse``, checked once: before launch) contains a benchmark question.
     """
     from dart_trl.data import load_table
@@ -276,15 +260,15 @@ def load_stage_data(recipe: Recipe, stage: StageSpec):
         table = load_table(args.dataset, split=args.split, config=args.dataset_config)
     except RecipeError as err:
         raise RecipeError(f"{label}: {err}") from None
-    check_stage_columns(stage, args, table.column_names, label)
     if stage.levels is not None:
-        wanted = {str(v) for v in stage.levels}
+        wanted, column = {str(v) for v in stage.levels}, args.level_column
         present = table
-        table = table.filter(lambda v: _level_matches(v, wanted), input_columns=args.level_column)
+        table = table.filter(lambda v: not wanted.isdisjoint(_as_levels(v)), input_columns=column)
         if len(table) == 0:
+            values = sorted({level for v in present[column] for level in _as_levels(v)})[:10]
             raise RecipeError(
-                f"{label}: no rows of {args.dataset} have {args.level_column} in {stage.levels} (empty "
-                f"level); its {args.level_column} values include {_level_values(present, args.level_column)}"
+                f"{label}: no rows of {args.dataset} have {column} in {stage.levels} (empty level); its "
+                f"{column} values include {values}"
             )
     if stage.max_samples is not None:
         table = table.select(range(min(stage.max_samples, len(table))))
@@ -343,11 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             position = (i + 1, len(stages), steps)
             summary = train_stage(recipe, stage, table, init_from, tokenizer, i == len(stages) - 1, position)
-            how = (
-                f"advanced early at step {summary['advanced_at_step']}"
-                if summary["advanced_early"]
-                else "done"
-            )
+            early = summary["advanced_at_step"]
+            how = "done" if early is None else f"advanced early at step {early}"
             state.print(f"dart-trl grpo: stage '{stage.name}' {how}: {summary['global_step']} steps")
         steps += summary["global_step"]
         init_from = str(final)
