@@ -285,3 +285,15 @@ def test_the_check_before_launch_peeks_at_columns_without_reading_rows(tiny_mode
     assert cli_main(["grpo", str(recipe), *base, "--check", "--stages", stage]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"stage 'one': {data} (split train) has no column 'problem' (query_column)" in line
+
+
+def test_a_stage_resumes_from_its_newest_complete_checkpoint(tmp_path):
+    from dart_trl.grpo.train import last_checkpoint
+
+    assert last_checkpoint(tmp_path) is None
+    for name, complete in (("checkpoint-2", True), ("checkpoint-10", True), ("checkpoint-12", False)):
+        (tmp_path / name).mkdir()
+        if complete:
+            (tmp_path / name / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-last").mkdir()
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")  # 12 was torn by a kill mid-save

@@ -10,7 +10,7 @@ is skipped on rerun; an interrupted one resumes from its last ``checkpoint-*``. 
 one W&B group; each is its own W&B run (job type ``grpo-stage``) named after the stage.
 
 Run it as ``dart-trl grpo RECIPE.yaml [--key value ...]`` (columns checked here, then trained under
-``accelerate launch``), or ``python -m dart_trl.grpo.train RECIPE.yaml`` on one process.
+``accelerate launch``), or ``python -m dart_trl.grpo RECIPE.yaml`` on one process.
 """
 
 from __future__ import annotations
@@ -247,13 +247,17 @@ def _as_levels(value: Any) -> list[str]:
 def load_stage_data(recipe: Recipe, stage: StageSpec):
     """A stage's rows: columns ``query``, ``answer`` and ``prompt_id`` (prompts are rendered later).
 
-    Raises :class:`RecipeError` naming the stage when the level filter leaves no rows (with the levels the data has), or, under ``decontaminate``, every row (``drop``) or any row
-    (``refuse``, checked once: before launch) contains a benchmark question.
+    Raises :class:`RecipeError` naming the stage when the level filter leaves no rows (with the levels
+    the data has), or, under ``decontaminate``, every row (``drop``) or any row (``refuse``, checked
+    once: before launch) contains a benchmark question.
     """
+    import datasets
+
     from dart_trl.data import load_table
     from dart_trl.decontam import guard
     from dart_trl.decontam.scan import column_values
 
+    datasets.disable_progress_bars()  # the trainer has its own; keep a bad-input error to one line
     args = for_stage(StagedGRPOArguments, recipe, stage)
     label = f"{recipe.path}: stage '{stage.name}'"
     try:
@@ -296,9 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every stage of a staged GRPO recipe in order."""
     recipe, _ = parse_recipe(argv, "grpo", RECIPE_TYPES)
     check_stages(recipe)
-    import datasets
-
-    datasets.disable_progress_bars()  # the trainer has its own; keep a bad-input error to one line
     stages = recipe.get(StagedGRPOArguments).stages
     tables = [load_stage_data(recipe, stage) for stage in stages]  # every stage's rows before a model loads
 
@@ -336,17 +337,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def last_checkpoint(stage_dir: Path) -> str | None:
-    """The stage's newest complete ``checkpoint-*`` directory, to resume from, or None.
-
-    A checkpoint is complete once its ``trainer_state.json`` (written last) exists, so one torn by
-    a kill mid-save is passed over.
-    """
-    steps = []
-    for path in stage_dir.glob("checkpoint-*"):
-        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
-        if match and (path / "trainer_state.json").is_file():
-            steps.append((int(match.group(1)), path))
-    return str(max(steps)[1]) if steps else None
+    """The stage's newest complete ``checkpoint-*`` directory, to resume from, or None. A checkpoint
+    is complete once its ``trainer_state.json`` (written last) exists: one torn by a kill mid-save is
+    passed over."""
+    found = [p for p in stage_dir.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
+    complete = [p for p in found if (p / "trainer_state.json").is_file()]
+    return str(max(complete, key=lambda p: int(p.name.split("-")[1]))) if complete else None
 
 
 def train_stage(
