@@ -362,18 +362,18 @@ def train_stage(
     from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
     model_args = recipe.get(ModelConfig)
-    ours, args = for_stage(StagedGRPOArguments, recipe, stage), stage_config(recipe, stage)
-    stage_dir = Path(args.output_dir)
+    args, config = for_stage(StagedGRPOArguments, recipe, stage), stage_config(recipe, stage)
+    stage_dir = Path(config.output_dir)
     state = PartialState()
     checkpoint = last_checkpoint(stage_dir)
-    args.model_init_kwargs = {
+    config.model_init_kwargs = {
         "revision": model_args.model_revision if init_from == model_args.model_name_or_path else None,
-        "trust_remote_code": args.trust_remote_code,
+        "trust_remote_code": config.trust_remote_code,
         "attn_implementation": model_args.attn_implementation,
         "dtype": model_args.dtype,
-        **(args.model_init_kwargs or {}),
+        **(config.model_init_kwargs or {}),
     }
-    monitor = StageMonitor(ours)
+    monitor = StageMonitor(args)
     if checkpoint:
         monitor.load_from_checkpoint(checkpoint)
     stage_index, num_stages, step_offset = position
@@ -384,7 +384,7 @@ def train_stage(
             job_type=JOB_TYPE,
             name=stage.name,
             output_dir=stage_dir,
-            report_to=args.report_to,
+            report_to=config.report_to,
             default_group=stage_dir.parent.resolve().name,
             stage=stage.name,
             stage_index=stage_index,
@@ -395,19 +395,19 @@ def train_stage(
             base_model=model_args.model_name_or_path,
             init_from=init_from,
             resumed_from=checkpoint,
-            **producers(model=init_from, data=ours.dataset),
+            **producers(model=init_from, data=args.dataset),
         )
     prompts = table.map(
-        lambda row: {"prompt": format_prompt(ours.prompt_template, str(row["query"]), tokenizer)},
+        lambda row: {"prompt": format_prompt(args.prompt_template, str(row["query"]), tokenizer)},
         desc="prompts",
     )
     trainer = StagedGRPOTrainer(
         model=init_from,
         reward_funcs=build_rewards(
-            ours.reward_funcs,
-            RewardContext(args.max_completion_length, ours.grading_timeout, ours.length_penalty_buffer),
+            args.reward_funcs,
+            RewardContext(config.max_completion_length, args.grading_timeout, args.length_penalty_buffer),
         ),
-        args=args,
+        args=config,
         train_dataset=prompts,
         processing_class=tokenizer,
         callbacks=[CurriculumCallback(monitor)],
