@@ -319,9 +319,10 @@ def test_grpo_guard_refuses_and_drops(planted, tmp_path, tiny_model, capsys):
 
     recipe = grpo_recipe(tmp_path, tiny_model, pool, decontaminate=benchmarks, decontaminate_action="drop")
     parsed, _ = parse_recipe([recipe], grpo.JOB)
-    (plan,) = grpo.plan_stages(parsed)
-    assert plan.dataset["query"] == [r["query"] for i, r in enumerate(rows) if i not in exact]
-    assert plan.dataset["prompt_id"] == list(range(len(rows) - len(exact)))
+    (stage,) = parsed.get(grpo.StagedGRPOArguments).stages
+    table = grpo.load_stage_data(parsed, stage)
+    assert table["query"] == [r["query"] for i, r in enumerate(rows) if i not in exact]
+    assert table["prompt_id"] == list(range(len(rows) - len(exact)))
 
 
 def test_generate_guard_refuses_and_drops_before_sampling(planted, tmp_path, capsys):

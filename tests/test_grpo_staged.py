@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO_ROOT, run_job
 
 from dart_trl.config import RESOLVED_RECIPE_NAME, RecipeError
@@ -111,7 +112,7 @@ def staged_run(tiny_model, tmp_path_factory, job_env):
 def digest_of(model_dir) -> str:
     from transformers import AutoModelForCausalLM
 
-    from dart_trl.grpo.stage_runner import weights_digest
+    from dart_trl.grpo.train import weights_digest
 
     return weights_digest(AutoModelForCausalLM.from_pretrained(model_dir))
 
@@ -211,9 +212,6 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
             "--dataset", str(no_answer),
         ],
         "unknown reward 'acuracy'; did you mean 'accuracy'?": ["--dataset", str(data), "--reward_funcs", "[acuracy]"],
-        "level in [3] (empty level); its level values include ['1', '2']": [
-            "--dataset", str(data), "--stages", "[{name: level3, levels: [3], max_steps: 2}]",
-        ],
         "stages[0] 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
             "--dataset", str(data), "--stages", "[{name: level1, levels: [1], max_step: 2}]",
         ],
@@ -230,6 +228,92 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
     assert result.returncode == 2
     assert "has no column 'answer' (answer_column)" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+    # A check that needs the rows (a level filter leaving none) runs in the rank before any model loads:
+    # one line and exit code 2 from what `accelerate launch` runs.
+    stages = "[{name: level3, levels: [3], max_steps: 2}]"
+    rank = subprocess.run(
+        [sys.executable, "-m", "dart_trl.grpo", str(recipe), *base, "--dataset", str(data), "--stages", stages],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = rank.stderr.strip().splitlines()
+    assert rank.returncode == 2 and len(lines) == 1, rank.stderr[-3000:]
+    assert "stage 'level3': no rows of" in lines[0]
+    assert "level in [3] (empty level); its level values include ['1', '2']" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_is_the_recipe_updated_by_its_own_keys(tiny_model, tmp_path):
+    from dart_trl.config import parse_recipe
+    from dart_trl.grpo.train import (
+        JOB,
+        StagedGRPOArguments,
+        check_stages,
+        for_stage,
+        load_stage_data,
+        stage_config,
+    )
+
+    recipe_file = REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml"
+    in_file = yaml.safe_load(recipe_file.read_text())
+    other = tmp_path / "other.jsonl"  # stage b's own data, with its own column names
+    other.write_text(
+        "".join(json.dumps({"problem": f"{i} + 1?", "gold": str(i + 1)}) + "\n" for i in range(5))
+    )
+    stages = (
+        "[{name: a, levels: [1], learning_rate: 0.5, drop_patience: 3},"
+        f" {{name: b, dataset: {other}, query_column: problem, answer_column: gold, max_samples: 3,"
+        " reward_funcs: [format], reward_weights: [2.0]}]"
+    )
+    recipe, _ = parse_recipe(
+        [str(recipe_file), "--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path / "out"),
+         "--dataset", str(write_levels_data(tmp_path / "levels.jsonl")), "--stages", stages],
+        JOB,
+    )  # fmt: skip
+    check_stages(recipe)
+    a, b = recipe.get(StagedGRPOArguments).stages
+    args_a, args_b = for_stage(StagedGRPOArguments, recipe, a), for_stage(StagedGRPOArguments, recipe, b)
+    config_a, config_b = stage_config(recipe, a), stage_config(recipe, b)
+    assert (config_a.learning_rate, config_b.learning_rate) == (0.5, in_file["learning_rate"])
+    assert (args_a.drop_patience, args_b.drop_patience) == (3, 1)  # 1: StagedGRPOArguments' default
+    assert (args_a.reward_funcs, args_b.reward_funcs) == (in_file["reward_funcs"], ["format"])
+    assert (config_a.reward_weights, config_b.reward_weights) == (in_file["reward_weights"], [2.0])
+    assert (config_b.output_dir, config_b.run_name) == (str(tmp_path / "out" / "b"), "b")
+    assert load_stage_data(recipe, a)["answer"] == [str(3 + i + 7 + 2 * i) for i in range(8)]  # level 1
+    table = load_stage_data(recipe, b)
+    assert table["query"] == ["0 + 1?", "1 + 1?", "2 + 1?"] and table["prompt_id"] == [0, 1, 2]
+
+
+def test_the_check_before_launch_peeks_at_columns_without_reading_rows(tiny_model, tmp_path, capsys):
+    from dart_trl.cli import main as cli_main
+
+    data = tmp_path / "levels.jsonl"
+    data.write_text(json.dumps({"query": "1 + 1?", "answer": "2", "level": 1}) + "\n{broken\n")
+    recipe = REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml"
+    base = [
+        "--model_name_or_path",
+        str(tiny_model),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--dataset",
+        str(data),
+    ]
+    assert cli_main(["grpo", str(recipe), *base, "--check"]) == 0, capsys.readouterr().err
+    stage = "[{name: one, levels: [1], query_column: problem}]"  # a stage's own column, missing
+    assert cli_main(["grpo", str(recipe), *base, "--check", "--stages", stage]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"stage 'one': {data} (split train) has no column 'problem' (query_column)" in line
+
+
+def test_a_stage_resumes_from_its_newest_complete_checkpoint(tmp_path):
+    from dart_trl.grpo.train import last_checkpoint
+
+    assert last_checkpoint(tmp_path) is None
+    for name, complete in (("checkpoint-2", True), ("checkpoint-10", True), ("checkpoint-12", False)):
+        (tmp_path / name).mkdir()
+        if complete:
+            (tmp_path / name / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-last").mkdir()
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")  # 12 was torn by a kill mid-save
 
 
 @pytest.mark.slow

@@ -94,18 +94,15 @@ def test_levels_job_joins_pool_and_writes_parquet(three_models, tmp_path, wandb_
     assert run.summary["levels/unlabelled"] == int((out["levels"].map(len) == 0).sum())
     assert run.config["seed"] == 3 and run.config["level3_success_fraction"] == 0.5  # a default, resolved
     # The output feeds a GRPO stage: load_table + list-valued level filter.
-    from dart_trl.grpo.stages import Stage, load_stage_dataset
+    from dart_trl.config import parse_recipe
+    from dart_trl.grpo.train import JOB, StagedGRPOArguments, load_stage_data
 
-    stage = Stage(
-        name="l2",
-        dataset=str(tmp_path / "out"),
-        split="train",
-        query_column="query",
-        answer_column="answer",
-        level_column="levels",
-        levels=[2],
+    grpo = tmp_path / "grpo.yaml"
+    grpo.write_text(
+        f"dataset: {tmp_path / 'out'}\nlevel_column: levels\nstages: [{{name: l2, levels: [2]}}]\n"
     )
-    table = load_stage_dataset(stage, "test")
+    recipe, _ = parse_recipe([str(grpo)], JOB)
+    table = load_stage_data(recipe, recipe.get(StagedGRPOArguments).stages[0])
     assert sorted(table["answer"]) == ["1", "2", "3"]
 
 

@@ -13,8 +13,7 @@ import yaml
 from conftest import REPO_ROOT
 
 from dart_trl.grpo.rewards import RewardContext, build_rewards
-from dart_trl.grpo.stages import StageSpec
-from dart_trl.grpo.train import StagedGRPOArguments
+from dart_trl.grpo.train import StagedGRPOArguments, StageSpec
 
 TESTS = REPO_ROOT / "tests"
 

@@ -133,17 +133,15 @@ def plan_sft(recipe, tmp_path) -> Plan:
 
 
 def plan_grpo(recipe, tmp_path) -> Plan:
-    from dart_trl.grpo.stages import DATA_KEYS, resolve_stages
-    from dart_trl.grpo.train import StagedGRPOArguments
+    from dart_trl.grpo.train import StagedGRPOArguments, for_stage
 
-    ours = recipe.get(StagedGRPOArguments)
-    if not ours.dataset and not any(s.dataset for s in ours.stages):
-        return Plan(skip="names no data source (`dart-trl demo` fills it with data it makes)")
-    defaults = {key: getattr(ours, key) for key in DATA_KEYS}
     plan = Plan()
-    for stage in resolve_stages(ours.stages, defaults, ours.curriculum(), str(recipe.path)):
-        columns = [stage.query_column, stage.answer_column, stage.level_column if stage.levels else None]
-        if is_hub_id(stage.dataset) and not hub_source(stage.dataset, stage.split, columns, plan):
+    for stage in recipe.get(StagedGRPOArguments).stages:
+        args = for_stage(StagedGRPOArguments, recipe, stage)
+        if not args.dataset:
+            return Plan(skip="names no data source (`dart-trl demo` fills it with data it makes)")
+        columns = [args.query_column, args.answer_column, args.level_column if stage.levels else None]
+        if is_hub_id(args.dataset) and not hub_source(args.dataset, args.split, columns, plan):
             plan.skip = plan.left_out[-1]
     return plan
 

@@ -183,7 +183,7 @@ def build_dataclass(cls: type, mapping: Mapping[str, Any], where: str, key: str)
     ``ValueError`` from the class's ``__post_init__`` becomes a :class:`RecipeError` naming ``where``
     (the file) and ``key`` (the entry, e.g. ``pools[0]``).
     A class may also take the keys of another section, collected into its ``overrides`` field: its
-    ``override_keys()`` classmethod maps them to their types (see :class:`dart_trl.grpo.stages.StageSpec`).
+    ``override_keys()`` classmethod maps them to their types (see :class:`dart_trl.grpo.train.StageSpec`).
     """
     if isinstance(mapping.get("name"), str):
         key = f"{key} '{mapping['name']}'"  # stages[1] 'level2': the entry as its author knows it

@@ -167,7 +167,7 @@ def model_dir_name(model: str) -> str:
     GRPO stage's final weights ``<run>/<stage>/final``, ``<run>-<stage>``; for a checkpoint
     ``<run>/checkpoint-N``, ``<run>-checkpoint-N``."""
     parts = Path(model.rstrip("/")).parts
-    if len(parts) >= 3 and parts[-1] == "final":  # grpo.stages.FINAL_DIR (no job imports another job)
+    if len(parts) >= 3 and parts[-1] == "final":  # grpo.train.FINAL_DIR (no job imports another job)
         return f"{parts[-3]}-{parts[-2]}"
     if len(parts) >= 2 and re.fullmatch(r"checkpoint-\d+", parts[-1]):
         return f"{parts[-2]}-{parts[-1]}"

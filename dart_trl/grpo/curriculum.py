@@ -1,15 +1,10 @@
-"""Within-stage curriculum for GRPO: drop prompts with no learning signal, advance early on high reward.
-
-- Prompt dropping: a prompt whose group of completions scored all the same (all correct or all
-  wrong under ``accuracy``, or equal total reward without it) for ``drop_patience`` consecutive
-  visits carries no GRPO advantage; it is skipped for the rest of the stage.
-- Adaptive advance: when the mean reward of the last ``advance_window`` generation batches reaches
-  ``advance_reward_threshold``, the stage stops and the next one starts from its weights.
+"""TRL's ``GRPOTrainer`` with the within-stage curriculum of :mod:`dart_trl.grpo.monitor` (prompt dropping,
+adaptive advance).
 
 Both are logged with TRL's metrics (``curriculum/dropped_prompts``, ``curriculum/running_reward``)
 and their state is saved into every checkpoint, so a resumed stage keeps what it had learned.
-:class:`StagedGRPOTrainer` hooks them into TRL's ``GRPOTrainer``; everything is computed from the
-rewards gathered over all processes, so every rank takes the same decisions.
+Everything is computed from the rewards gathered over all processes, so every rank takes the same
+decisions.
 """
 
 from __future__ import annotations

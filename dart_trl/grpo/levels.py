@@ -88,37 +88,37 @@ class LevelsArguments:
             raise ValueError(f"level3_success_fraction must be in [0, 1], got {self.level3_success_fraction}")
 
 
-def query_info_path(source: str) -> Path:
-    """The ``query_info.parquet`` file of ``source`` (the file itself or a generate output directory)."""
+def query_info_file(source: str) -> Path:
+    """The ``query_info.parquet`` of ``source`` (the file, or a generate output directory), checked for
+    the columns pass rates come from: ``query_id``, and ``n_samples`` + ``n_corrects`` or ``pass_rate``."""
+    import pyarrow.parquet as pq
+
     path = Path(source)
     if path.is_dir():
         path = path / "query_info.parquet"
     if not path.is_file():
         raise RecipeError(f"query_info file not found: {source if path == Path(source) else path}")
-    return path
-
-
-def check_pass_rate_columns(columns: list[str], path: Path) -> None:
-    """A query_info table has ``query_id`` and ``n_samples`` + ``n_corrects`` or ``pass_rate``."""
+    columns = pq.read_schema(path).names
     if "query_id" not in columns:
         raise RecipeError(f"{path}: missing column 'query_id'; columns found: {columns}")
     if not ({"n_samples", "n_corrects"} <= set(columns) or "pass_rate" in columns):
         raise RecipeError(
             f"{path}: needs 'n_samples' + 'n_corrects' or 'pass_rate'; columns found: {columns}"
         )
+    return path
 
 
 def read_pass_rates(source: str) -> dict[str, float]:
     """``query_id -> pass rate`` from a query_info file; queries with no samples are left out.
 
     The rate is ``n_corrects / n_samples`` when both columns are present (exact 0 and 1), otherwise
-    the ``pass_rate`` column. Raises :class:`RecipeError` for missing columns or duplicate ids.
+    the ``pass_rate`` column. Raises :class:`RecipeError` for missing columns, duplicate ids or a rate
+    outside [0, 1].
     """
     import pandas as pd
 
-    path = query_info_path(source)
+    path = query_info_file(source)
     frame = pd.read_parquet(path)
-    check_pass_rate_columns(list(frame.columns), path)
     if {"n_samples", "n_corrects"} <= set(frame.columns):
         frame = frame[frame["n_samples"].fillna(0) > 0]
         rates = frame["n_corrects"] / frame["n_samples"]
@@ -163,20 +163,14 @@ def assign_levels(
             levels[qid].append(2)
     solved = sorted(qid for qid, rate in large.items() if rate > 0.0)
     keep = round(level3_success_fraction * len(solved))
-    kept = set(np.random.default_rng(seed).permutation(len(solved))[:keep].tolist())
-    for i, qid in enumerate(solved):
-        if i in kept:
-            levels[qid].append(3)
-    for qid, rate in large.items():
-        if rate == 0.0:
-            levels[qid].append(3)
+    kept = [solved[i] for i in np.random.default_rng(seed).permutation(len(solved))[:keep]]
+    for qid in kept + [qid for qid, rate in large.items() if rate == 0.0]:
+        levels[qid].append(3)
     return {qid: sorted(v) for qid, v in levels.items()}
 
 
 def validate(recipe: Recipe, options: None = None) -> None:
     """The query_info files exist with the columns pass rates come from, and the pool has its id column."""
-    import pyarrow.parquet as pq
-
     args = recipe.get(LevelsArguments)
     if not any(getattr(args, f"{m}_query_info") for m in MODELS):
         raise RecipeError(
@@ -186,8 +180,7 @@ def validate(recipe: Recipe, options: None = None) -> None:
         source = getattr(args, f"{model}_query_info")
         if source:
             try:
-                path = query_info_path(source)
-                check_pass_rate_columns(pq.read_schema(path).names, path)
+                query_info_file(source)
             except RecipeError as err:
                 raise RecipeError(f"{recipe.path}: key '{model}_query_info': {err}") from None
     check_file(args.pool, str(recipe.path), "pool")
@@ -202,28 +195,6 @@ def validate(recipe: Recipe, options: None = None) -> None:
             )
 
 
-def log_levels(recipe: Recipe, args: LevelsArguments, out: Path, summary: dict[str, int]) -> None:
-    """Log the per-level counts (``levels/questions``, ``levels/level_<L>/questions``, ``levels/unlabelled``)
-    to a W&B run whose config holds the resolved recipe (seed, level3_success_fraction) and the producing
-    runs of the pass rates."""
-    from dart_trl.tracking.runs import finish_wandb, producers, start_run
-
-    run = start_run(
-        recipe,
-        job_type="levels",
-        name=args.run_name or f"levels-{out.resolve().name}",
-        output_dir=out,
-        report_to=args.report_to,
-        **producers(**{f"{m}_query_info": getattr(args, f"{m}_query_info") for m in MODELS}),
-    )
-    if run is None:
-        return
-    counts = {"questions": summary["queries"], "unlabelled": summary["unlabelled"]}
-    counts.update({f"level_{lv}/questions": summary[f"level_{lv}"] for lv in (1, 2, 3)})
-    run.summary.update({f"levels/{k}": v for k, v in counts.items()})
-    finish_wandb(run)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Label the pool and write ``levels.parquet`` with a per-level count summary."""
     recipe, _ = parse_recipe(argv, JOB)
@@ -233,12 +204,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = recipe.get(LevelsArguments)
     rates = {m: read_pass_rates(src) if (src := getattr(args, f"{m}_query_info")) else None for m in MODELS}
-    pool = None
-    if args.pool:
-        from dart_trl.data import load_table, require_columns
-
-        pool = load_table(args.pool, split=args.pool_split)
-        require_columns(pool, [args.query_id_column], f"pool {args.pool}")
     levels = assign_levels(
         rates["small"], rates["mid"], rates["large"], args.seed, args.level3_success_fraction
     )
@@ -250,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     frame["levels"] = frame["query_id"].map(levels)
     for level in (1, 2, 3):
         frame[f"level_{level}"] = frame["levels"].map(lambda v, level=level: level in v)
-    if pool is not None:
-        pool_frame = pool.to_pandas()
+    if args.pool:  # its id column was checked by validate()
+        from dart_trl.data import load_table
+
+        pool_frame = load_table(args.pool, split=args.pool_split).to_pandas()
         pool_frame[args.query_id_column] = pool_frame[args.query_id_column].astype(str)
         frame = pool_frame.merge(
             frame.rename(columns={"query_id": args.query_id_column}), on=args.query_id_column, how="inner"
@@ -263,7 +230,22 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"queries": len(frame), **counts, "unlabelled": int((frame["levels"].map(len) == 0).sum())}
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     write_resolved_recipe(recipe, out)
-    log_levels(recipe, args, out, summary)
+    # W&B: the per-level counts; the config holds the resolved recipe and the runs that made the pass rates
+    from dart_trl.tracking.runs import finish_wandb, producers, start_run
+
+    run = start_run(
+        recipe,
+        job_type="levels",
+        name=args.run_name or f"levels-{out.resolve().name}",
+        output_dir=out,
+        report_to=args.report_to,
+        **producers(**{f"{m}_query_info": getattr(args, f"{m}_query_info") for m in MODELS}),
+    )
+    if run is not None:
+        counts = {"questions": summary["queries"], "unlabelled": summary["unlabelled"]}
+        counts.update({f"level_{lv}/questions": summary[f"level_{lv}"] for lv in (1, 2, 3)})
+        run.summary.update({f"levels/{k}": v for k, v in counts.items()})
+        finish_wandb(run)
     print(f"dart-trl levels: {summary} -> {out / OUTPUT_FILE}")
     return 0
 

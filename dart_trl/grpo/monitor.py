@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 PROMPT_ID = "prompt_id"
@@ -23,22 +23,42 @@ STATE_FILE = "curriculum_state.json"
 
 @dataclass
 class CurriculumOptions:
-    """Per-stage settings of prompt dropping and adaptive advance (see the recipe keys' help)."""
+    """Prompt dropping and adaptive advance: recipe keys of ``grpo``, which a stage may set for itself."""
 
-    drop_uniform_prompts: bool = False
-    drop_patience: int = 1
-    advance_reward_threshold: float | None = None
-    advance_window: int = 8
+    drop_uniform_prompts: bool = field(
+        default=False,
+        metadata={
+            "help": "Skip, for the rest of a stage, prompts whose groups were all correct or all wrong "
+            "drop_patience times in a row (no learning signal)."
+        },
+    )
+    drop_patience: int = field(
+        default=1, metadata={"help": "Consecutive uniform groups before a prompt is dropped."}
+    )
+    advance_reward_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "Move to the next stage once the mean reward of the last advance_window generation "
+            "batches reaches this value (null: run each stage to its max_steps / epochs)."
+        },
+    )
+    advance_window: int = field(
+        default=8, metadata={"help": "Generation batches in the running reward for advance_reward_threshold."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.drop_patience < 1 or self.advance_window < 1:
+            raise ValueError("drop_patience and advance_window must be at least 1")
 
 
 class StageMonitor:
     """Tracks per-prompt group outcomes and the running reward of one stage."""
 
-    def __init__(self, options: CurriculumOptions) -> None:
+    def __init__(self, options: CurriculumOptions) -> None:  # a stage's StagedGRPOArguments
         self.options = options
         self.streaks: dict[int, int] = {}
         self.dropped: set[int] = set()
-        self.recent_rewards: deque[float] = deque(maxlen=max(1, options.advance_window))
+        self.recent_rewards: deque[float] = deque(maxlen=options.advance_window)
         self.advanced_at_step: int | None = None
 
     def record(self, prompt_ids: list[int], signal: list[float], rewards: list[float]) -> None:
@@ -75,23 +95,20 @@ class StageMonitor:
     def state_dict(self) -> dict:
         """A JSON-friendly snapshot (saved into checkpoints)."""
         return {
-            "options": asdict(self.options),
+            "options": {f.name: getattr(self.options, f.name) for f in fields(CurriculumOptions)},
             "streaks": {str(k): v for k, v in self.streaks.items()},
             "dropped": sorted(self.dropped),
             "recent_rewards": list(self.recent_rewards),
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a snapshot written by :meth:`state_dict`."""
+    def load_from_checkpoint(self, checkpoint: str | Path) -> bool:
+        """Restore the :meth:`state_dict` saved in ``checkpoint`` (if any); returns whether one was found."""
+        path = Path(checkpoint) / STATE_FILE
+        if not path.is_file():
+            return False
+        state = json.loads(path.read_text())
         self.streaks = {int(k): int(v) for k, v in state.get("streaks", {}).items()}
         self.dropped = {int(p) for p in state.get("dropped", [])}
         self.recent_rewards.clear()
         self.recent_rewards.extend(state.get("recent_rewards", []))
-
-    def load_from_checkpoint(self, checkpoint: str | Path) -> bool:
-        """Restore the state saved in ``checkpoint`` (if any); returns whether one was found."""
-        path = Path(checkpoint) / STATE_FILE
-        if not path.is_file():
-            return False
-        self.load_state_dict(json.loads(path.read_text()))
         return True
