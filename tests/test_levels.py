@@ -99,7 +99,8 @@ def test_levels_job_joins_pool_and_writes_parquet(three_models, tmp_path, wandb_
 
     grpo = tmp_path / "grpo.yaml"
     grpo.write_text(
-        f"dataset: {tmp_path / 'out'}\nlevel_column: levels\nstages: [{{name: l2, levels: [2]}}]\n"
+        f"model_name_or_path: some/model\ndataset: {tmp_path / 'out'}\nlevel_column: levels\n"
+        "stages: [{name: l2, levels: [2]}]\nuse_cpu: true\n"
     )
     recipe, _ = parse_recipe([str(grpo)], JOB)
     table = load_stage_data(recipe, recipe.get(StagedGRPOArguments).stages[0])

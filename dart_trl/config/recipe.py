@@ -78,9 +78,12 @@ def write_resolved_recipe(recipe: Recipe, output_dir: str | os.PathLike) -> Path
 
 
 def to_plain(value: Any) -> Any:
-    """Convert dataclasses, enums, paths and tuples in a config value into YAML/JSON-friendly values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+    """Convert dataclasses (a nested entry's ``overrides`` as keys of its own), enums, paths and tuples in a
+    config value into YAML/JSON-friendly values: a resolved recipe loads again as it was written."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # an entry's overrides: its own keys
+        plain = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+        overrides = plain.pop("overrides", {})
+        return to_plain({**plain, **overrides})
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Path):
