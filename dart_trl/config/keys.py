@@ -117,10 +117,11 @@ def _table(section: LazySection) -> dict[str, Any]:
         pass
     cls = section.load()
     fields = [
-        {"name": k.name, "type": encode_type(k.type), "default": _plain(k.default), "help": k.help}
+        {"name": k.name, "type": encode_type(k.type), "default": k.default, "help": k.help}
         for k in section_keys(cls).values()
     ]
-    table = {"doc": cls.__doc__ or "", "fields": fields}
+    # JSON (an enum by its value, an object default such as a callable as null), as it is read back.
+    table = json.loads(json.dumps({"doc": cls.__doc__ or "", "fields": fields}, default=_json_value))
     try:
         write_atomic(path, json.dumps(table))
     except OSError:
@@ -128,15 +129,8 @@ def _table(section: LazySection) -> dict[str, Any]:
     return table
 
 
-def _plain(value: Any) -> Any:
-    """A default as JSON: enums by value; an object default (a config, a callable) as None."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value if value is None or isinstance(value, (bool, int, float, str)) else None
+def _json_value(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else None
 
 
 _SCALARS: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str}
@@ -152,7 +146,7 @@ def encode_type(tp: Any) -> dict[str, Any]:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"k": "literal", "v": [m.value for m in tp]}
     if origin is Literal:
-        return {"k": "literal", "v": [_plain(a) for a in args]}
+        return {"k": "literal", "v": list(args)}
     if origin is Union or origin is types.UnionType:
         enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
         if enums and str in args:  # the real class turns the text into the enum in __post_init__
