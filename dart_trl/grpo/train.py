@@ -15,7 +15,7 @@ Run it as ``dart-trl grpo RECIPE.yaml [--key value ...]`` (columns checked here,
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -141,13 +141,11 @@ class StagedGRPOArguments(CurriculumOptions):
 def for_stage(cls: type, recipe: Recipe, stage: StageSpec, **fixed: Any) -> Any:
     """``cls`` (StagedGRPOArguments or GRPOConfig) built for ``stage``: the recipe's values updated by the
     stage's, then by ``fixed``. This is the one rule by which a stage's keys apply."""
-    values = {**recipe.values, **stage.overrides, **fixed}
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
     try:
-        return cls(**{k: v for k, v in values.items() if k in names})
-    except (TypeError, ValueError) as err:
-        message = " ".join(str(err).split())
-        raise RecipeError(f"{recipe.path}: stage '{stage.name}': invalid {cls.__name__}: {message}") from None
+        return Recipe.build(recipe.path, {**recipe.values, **stage.overrides, **fixed}, [cls]).configs[0]
+    except RecipeError as err:
+        message = str(err).removeprefix(f"{recipe.path}: ")
+        raise RecipeError(f"{recipe.path}: stage '{stage.name}': {message}") from None
 
 
 def stage_config(recipe: Recipe, stage: StageSpec):
@@ -174,7 +172,7 @@ def check_stages(recipe: Recipe) -> None:
             f"{where}: remove 'resume_from_checkpoint': stages resume from their own checkpoints"
         )
     stages = recipe.get(StagedGRPOArguments).stages
-    peeked: dict[tuple, list[str]] = {}
+    peek = functools.cache(peek_columns)  # stages often share their data
     for i, stage in enumerate(stages):
         label = f"{where}: stage '{stage.name}'"
         if any(s.name == stage.name for s in stages[:i]):
@@ -193,13 +191,10 @@ def check_stages(recipe: Recipe) -> None:
             raise RecipeError(f"{label}: 'dataset' is required (a Hub id, a file or a directory)")
         if stage.levels is not None and not args.level_column:
             raise RecipeError(f"{label}: 'levels' needs a 'level_column'")
-        source = (args.dataset, args.split, args.dataset_config)
-        if source not in peeked:
-            try:
-                peeked[source] = peek_columns(*source)
-            except RecipeError as err:
-                raise RecipeError(f"{label}: {err}") from None
-        found = peeked[source]
+        try:
+            found = peek(args.dataset, args.split, args.dataset_config)
+        except RecipeError as err:
+            raise RecipeError(f"{label}: {err}") from None
         keys = {"query_column": args.query_column, "answer_column": args.answer_column}
         if stage.levels is not None:
             keys["level_column"] = args.level_column
