@@ -215,6 +215,9 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
         "stages[0] 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
             "--dataset", str(data), "--stages", "[{name: level1, levels: [1], max_step: 2}]",
         ],
+        "stage 'level1': invalid value for StagedGRPOArguments: drop_patience and advance_window must be": [
+            "--dataset", str(data), "--stages", "[{name: level1, levels: [1], drop_patience: 0}]",
+        ],
     }  # fmt: skip
     from dart_trl.cli import main as cli_main
 

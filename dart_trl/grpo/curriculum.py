@@ -56,14 +56,12 @@ class CurriculumCallback(TrainerCallback):
         if self.monitor.should_advance() and self.monitor.advanced_at_step is None:
             self.monitor.advanced_at_step = state.global_step
             control.should_training_stop = True
-        return control
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if checkpoint.is_dir():
                 (checkpoint / STATE_FILE).write_text(json.dumps(self.monitor.state_dict()))
-        return control
 
 
 class StagedGRPOTrainer(GRPOTrainer):

@@ -204,15 +204,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = recipe.get(LevelsArguments)
     rates = {m: read_pass_rates(src) if (src := getattr(args, f"{m}_query_info")) else None for m in MODELS}
-    levels = assign_levels(
-        rates["small"], rates["mid"], rates["large"], args.seed, args.level3_success_fraction
-    )
-
-    frame = pd.DataFrame({"query_id": list(levels)})
-    for model, table in rates.items():
-        if table is not None:
-            frame[f"pass_rate_{model}"] = frame["query_id"].map(table)
-    frame["levels"] = frame["query_id"].map(levels)
+    levels = assign_levels(*rates.values(), args.seed, args.level3_success_fraction)  # small, mid, large
+    by_model = {f"pass_rate_{m}": pd.Series(r, dtype=float) for m, r in rates.items() if r is not None}
+    frame = pd.DataFrame(by_model, index=list(levels)).rename_axis("query_id").reset_index()
+    frame["levels"] = list(levels.values())
     for level in (1, 2, 3):
         frame[f"level_{level}"] = frame["levels"].map(lambda v, level=level: level in v)
     if args.pool:  # its id column was checked by validate()
