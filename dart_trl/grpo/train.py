@@ -138,22 +138,16 @@ class StagedGRPOArguments(CurriculumOptions):
         super().__post_init__()
 
 
-def for_stage(cls: type, recipe: Recipe, stage: StageSpec, **fixed: Any) -> Any:
-    """``cls`` (StagedGRPOArguments or GRPOConfig) built for ``stage``: the recipe's values updated by the
-    stage's, then by ``fixed``. This is the one rule by which a stage's keys apply."""
+def for_stage(section: type | LazySection, recipe: Recipe, stage: StageSpec) -> Any:
+    """``section`` (StagedGRPOArguments or GRPO_CONFIG) built for ``stage``: the recipe's
+    values updated by the stage's, writing to ``<output_dir>/<name>`` as run ``<name>``. This is the one
+    rule by which a stage's keys apply."""
+    fixed = {"output_dir": str(Path(recipe.get(GRPO_CONFIG).output_dir) / stage.name), "run_name": stage.name}
     try:
-        return Recipe.build(recipe.path, {**recipe.values, **stage.overrides, **fixed}, [cls]).configs[0]
+        return Recipe.build(recipe.path, {**recipe.values, **stage.overrides, **fixed}, [section]).configs[0]
     except RecipeError as err:
         message = str(err).removeprefix(f"{recipe.path}: ")
         raise RecipeError(f"{recipe.path}: stage '{stage.name}': {message}") from None
-
-
-def stage_config(recipe: Recipe, stage: StageSpec):
-    """The stage's GRPOConfig, writing to ``<output_dir>/<name>`` (imports TRL)."""
-    from trl import GRPOConfig
-
-    root = recipe.get(GRPOConfig).output_dir
-    return for_stage(GRPOConfig, recipe, stage, output_dir=str(Path(root) / stage.name), run_name=stage.name)
 
 
 def check_stages(recipe: Recipe) -> None:
@@ -177,7 +171,7 @@ def check_stages(recipe: Recipe) -> None:
         label = f"{where}: stage '{stage.name}'"
         if any(s.name == stage.name for s in stages[:i]):
             raise RecipeError(f"{label}: two stages are named '{stage.name}'")
-        args, config = for_stage(StagedGRPOArguments, recipe, stage), stage_config(recipe, stage)
+        args, config = for_stage(StagedGRPOArguments, recipe, stage), for_stage(GRPO_CONFIG, recipe, stage)
         if config.remove_unused_columns:
             raise RecipeError(
                 f"{label}: remove_unused_columns must be false: rewards read the 'answer' column"
@@ -283,10 +277,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from accelerate import PartialState
     from transformers import AutoTokenizer
-    from trl import GRPOConfig, ModelConfig
 
-    root = Path(recipe.get(GRPOConfig).output_dir)
-    model_args = recipe.get(ModelConfig)
+    root = Path(recipe.get(GRPO_CONFIG).output_dir)
+    model_args = recipe.get(MODEL_CONFIG)
     state = PartialState()
     if state.is_main_process:
         lock_output_dir(root)  # shared with `dart-trl grpo`, which took it before launching
@@ -294,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
-        trust_remote_code=recipe.get(GRPOConfig).trust_remote_code,
+        trust_remote_code=recipe.get(GRPO_CONFIG).trust_remote_code,
     )
     init_from = model_args.model_name_or_path
     steps = 0  # optimizer steps of the stages done so far: the next stage's steps count on from there
@@ -330,7 +323,6 @@ def train_stage(
 
     ``position`` is (stage index from 1, number of stages, optimizer steps of the stages before it)."""
     from accelerate import PartialState
-    from trl import ModelConfig
 
     from dart_trl.grpo.curriculum import CurriculumCallback, StagedGRPOTrainer
     from dart_trl.grpo.monitor import StageMonitor
@@ -338,8 +330,8 @@ def train_stage(
     from dart_trl.templates import format_prompt
     from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
-    model_args = recipe.get(ModelConfig)
-    args, config = for_stage(StagedGRPOArguments, recipe, stage), stage_config(recipe, stage)
+    model_args = recipe.get(MODEL_CONFIG)
+    args, config = for_stage(StagedGRPOArguments, recipe, stage), for_stage(GRPO_CONFIG, recipe, stage)
     stage_dir = Path(config.output_dir)
     state = PartialState()
     checkpoint = last_checkpoint(stage_dir)
