@@ -297,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             state.print(f"dart-trl grpo: stage '{stage.name}' is done ({final}); skipping it")
             summary = json.loads((final / DONE_FILE).read_text())
         else:
-            position = (i + 1, len(stages), steps)
-            summary = train_stage(recipe, stage, table, init_from, tokenizer, position)
+            summary = train_stage(recipe, stage, table, init_from, tokenizer, (i + 1, len(stages), steps))
             early = summary["advanced_at_step"]
             how = "done" if early is None else f"advanced early at step {early}"
             state.print(f"dart-trl grpo: stage '{stage.name}' {how}: {summary['global_step']} steps")
