@@ -215,6 +215,9 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
         "stages[0] 'level1': unknown key 'max_step'; did you mean 'max_steps'?": [
             "--dataset", str(data), "--stages", "[{name: level1, levels: [1], max_step: 2}]",
         ],
+        "stage 'level1': invalid value for StagedGRPOArguments: drop_patience and advance_window must be": [
+            "--dataset", str(data), "--stages", "[{name: level1, levels: [1], drop_patience: 0}]",
+        ],
     }  # fmt: skip
     from dart_trl.cli import main as cli_main
 
@@ -245,12 +248,12 @@ def test_bad_input_fails_before_training(tiny_model, tmp_path, job_env, capsys):
 def test_a_stage_is_the_recipe_updated_by_its_own_keys(tiny_model, tmp_path):
     from dart_trl.config import parse_recipe
     from dart_trl.grpo.train import (
+        GRPO_CONFIG,
         JOB,
         StagedGRPOArguments,
         check_stages,
         for_stage,
         load_stage_data,
-        stage_config,
     )
 
     recipe_file = REPO_ROOT / "recipes" / "grpo_tiny_cpu.yaml"
@@ -272,7 +275,7 @@ def test_a_stage_is_the_recipe_updated_by_its_own_keys(tiny_model, tmp_path):
     check_stages(recipe)
     a, b = recipe.get(StagedGRPOArguments).stages
     args_a, args_b = for_stage(StagedGRPOArguments, recipe, a), for_stage(StagedGRPOArguments, recipe, b)
-    config_a, config_b = stage_config(recipe, a), stage_config(recipe, b)
+    config_a, config_b = for_stage(GRPO_CONFIG, recipe, a), for_stage(GRPO_CONFIG, recipe, b)
     assert (config_a.learning_rate, config_b.learning_rate) == (0.5, in_file["learning_rate"])
     assert (args_a.drop_patience, args_b.drop_patience) == (3, 1)  # 1: StagedGRPOArguments' default
     assert (args_a.reward_funcs, args_b.reward_funcs) == (in_file["reward_funcs"], ["format"])

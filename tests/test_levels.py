@@ -82,6 +82,9 @@ def test_levels_job_joins_pool_and_writes_parquet(three_models, tmp_path, wandb_
     )
     by_id = out.set_index("query_id")
     assert list(by_id.loc["q2", "levels"])[0] == 2 and bool(by_id.loc["q2", "level_2"])
+    assert by_id.loc["q1", "pass_rate_mid"] == 5 / 8 and pd.isna(
+        by_id.loc["q6", "pass_rate_small"]
+    )  # q6: large only
     summary = json.loads((tmp_path / "out" / "levels_summary.json").read_text())
     assert summary["level_1"] == int(out["level_1"].sum()) == 1
     assert summary["level_3"] == 4  # q5, q6 and 2 of the 4 successes

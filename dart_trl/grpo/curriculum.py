@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler
@@ -31,24 +32,18 @@ class FilteredRepeatSampler(RepeatSampler):
         self.monitor = monitor
 
     def __iter__(self):
+        order = range(self.num_samples)
         if self.shuffle:
-            import torch
-
             order = torch.randperm(self.num_samples, generator=self.generator).tolist()
-        else:
-            order = list(range(self.num_samples))
         chunk: list[int] = []
         for index in order:
-            if index in self.monitor.dropped:
-                continue
-            chunk.append(index)
-            if len(chunk) < self.batch_size:
-                continue
-            for _ in range(self.repeat_count):
-                for i in chunk:
-                    for _ in range(self.mini_repeat_count):
-                        yield i
-            chunk = []
+            if index not in self.monitor.dropped:
+                chunk.append(index)
+            if len(chunk) == self.batch_size:
+                yield from (
+                    i for _ in range(self.repeat_count) for i in chunk for _ in range(self.mini_repeat_count)
+                )
+                chunk = []
 
 
 class CurriculumCallback(TrainerCallback):
@@ -61,14 +56,12 @@ class CurriculumCallback(TrainerCallback):
         if self.monitor.should_advance() and self.monitor.advanced_at_step is None:
             self.monitor.advanced_at_step = state.global_step
             control.should_training_stop = True
-        return control
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if checkpoint.is_dir():
                 (checkpoint / STATE_FILE).write_text(json.dumps(self.monitor.state_dict()))
-        return control
 
 
 class StagedGRPOTrainer(GRPOTrainer):
@@ -98,7 +91,6 @@ class StagedGRPOTrainer(GRPOTrainer):
         )
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        import torch
         from accelerate.utils import gather_object
 
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)

@@ -153,20 +153,16 @@ def assign_levels(
     import numpy as np
 
     small, mid, large = small or {}, mid or {}, large or {}
-    ids = sorted({*small, *mid, *large})
-    levels: dict[str, list[int]] = {qid: [] for qid in ids}
-    for qid in ids:
-        s, m = small.get(qid), mid.get(qid)
-        if _partial(s):
-            levels[qid].append(1)
-        if (s == 0.0 and m is not None and (m == 1.0 or _partial(m))) or (_partial(s) and _partial(m)):
-            levels[qid].append(2)
     solved = sorted(qid for qid, rate in large.items() if rate > 0.0)
     keep = round(level3_success_fraction * len(solved))
-    kept = [solved[i] for i in np.random.default_rng(seed).permutation(len(solved))[:keep]]
-    for qid in kept + [qid for qid, rate in large.items() if rate == 0.0]:
-        levels[qid].append(3)
-    return {qid: sorted(v) for qid, v in levels.items()}
+    level3 = {solved[i] for i in np.random.default_rng(seed).permutation(len(solved))[:keep]}
+    level3 |= {qid for qid, rate in large.items() if rate == 0.0}
+    levels: dict[str, list[int]] = {}
+    for qid in sorted({*small, *mid, *large}):
+        s, m = small.get(qid), mid.get(qid)
+        level2 = (s == 0.0 and m is not None and (m == 1.0 or _partial(m))) or (_partial(s) and _partial(m))
+        levels[qid] = [level for level, met in ((1, _partial(s)), (2, level2), (3, qid in level3)) if met]
+    return levels
 
 
 def validate(recipe: Recipe, options: None = None) -> None:
@@ -204,15 +200,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = recipe.get(LevelsArguments)
     rates = {m: read_pass_rates(src) if (src := getattr(args, f"{m}_query_info")) else None for m in MODELS}
-    levels = assign_levels(
-        rates["small"], rates["mid"], rates["large"], args.seed, args.level3_success_fraction
-    )
-
-    frame = pd.DataFrame({"query_id": list(levels)})
-    for model, table in rates.items():
-        if table is not None:
-            frame[f"pass_rate_{model}"] = frame["query_id"].map(table)
-    frame["levels"] = frame["query_id"].map(levels)
+    levels = assign_levels(*rates.values(), args.seed, args.level3_success_fraction)  # small, mid, large
+    by_model = {f"pass_rate_{m}": pd.Series(r, dtype=float) for m, r in rates.items() if r is not None}
+    frame = pd.DataFrame(by_model, index=list(levels)).rename_axis("query_id").reset_index()
+    frame["levels"] = list(levels.values())
     for level in (1, 2, 3):
         frame[f"level_{level}"] = frame["levels"].map(lambda v, level=level: level in v)
     if args.pool:  # its id column was checked by validate()

@@ -79,9 +79,7 @@ class StageMonitor:
     @property
     def running_reward(self) -> float | None:
         """Mean reward over the last ``advance_window`` generation batches (None before the first)."""
-        if not self.recent_rewards:
-            return None
-        return sum(self.recent_rewards) / len(self.recent_rewards)
+        return sum(self.recent_rewards) / len(self.recent_rewards) if self.recent_rewards else None
 
     def should_advance(self) -> bool:
         """Whether the running reward over a full window has reached the advance threshold."""
@@ -109,6 +107,5 @@ class StageMonitor:
         state = json.loads(path.read_text())
         self.streaks = {int(k): int(v) for k, v in state.get("streaks", {}).items()}
         self.dropped = {int(p) for p in state.get("dropped", [])}
-        self.recent_rewards.clear()
-        self.recent_rewards.extend(state.get("recent_rewards", []))
+        self.recent_rewards = deque(state.get("recent_rewards", []), maxlen=self.options.advance_window)
         return True

@@ -27,8 +27,6 @@ from dart_trl.config.plugins import import_object, is_import_path
 from dart_trl.config.values import closest_key
 from dart_trl.grading import Grader, last_boxed
 
-ANSWER_COLUMN = "answer"
-
 _grader: Grader | None = None
 _grader_lock = threading.Lock()
 

@@ -15,7 +15,7 @@ Run it as ``dart-trl grpo RECIPE.yaml [--key value ...]`` (columns checked here,
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -138,24 +138,16 @@ class StagedGRPOArguments(CurriculumOptions):
         super().__post_init__()
 
 
-def for_stage(cls: type, recipe: Recipe, stage: StageSpec, **fixed: Any) -> Any:
-    """``cls`` (StagedGRPOArguments or GRPOConfig) built for ``stage``: the recipe's values updated by the
-    stage's, then by ``fixed``. This is the one rule by which a stage's keys apply."""
-    values = {**recipe.values, **stage.overrides, **fixed}
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
+def for_stage(section: type | LazySection, recipe: Recipe, stage: StageSpec) -> Any:
+    """``section`` (StagedGRPOArguments or GRPO_CONFIG) built for ``stage``: the recipe's
+    values updated by the stage's, writing to ``<output_dir>/<name>`` as run ``<name>``. This is the one
+    rule by which a stage's keys apply."""
+    fixed = {"output_dir": str(Path(recipe.get(GRPO_CONFIG).output_dir) / stage.name), "run_name": stage.name}
     try:
-        return cls(**{k: v for k, v in values.items() if k in names})
-    except (TypeError, ValueError) as err:
-        message = " ".join(str(err).split())
-        raise RecipeError(f"{recipe.path}: stage '{stage.name}': invalid {cls.__name__}: {message}") from None
-
-
-def stage_config(recipe: Recipe, stage: StageSpec):
-    """The stage's GRPOConfig, writing to ``<output_dir>/<name>`` (imports TRL)."""
-    from trl import GRPOConfig
-
-    root = recipe.get(GRPOConfig).output_dir
-    return for_stage(GRPOConfig, recipe, stage, output_dir=str(Path(root) / stage.name), run_name=stage.name)
+        return Recipe.build(recipe.path, {**recipe.values, **stage.overrides, **fixed}, [section]).configs[0]
+    except RecipeError as err:
+        message = str(err).removeprefix(f"{recipe.path}: ")
+        raise RecipeError(f"{recipe.path}: stage '{stage.name}': {message}") from None
 
 
 def check_stages(recipe: Recipe) -> None:
@@ -174,12 +166,12 @@ def check_stages(recipe: Recipe) -> None:
             f"{where}: remove 'resume_from_checkpoint': stages resume from their own checkpoints"
         )
     stages = recipe.get(StagedGRPOArguments).stages
-    peeked: dict[tuple, list[str]] = {}
+    peek = functools.cache(peek_columns)  # stages often share their data
     for i, stage in enumerate(stages):
         label = f"{where}: stage '{stage.name}'"
         if any(s.name == stage.name for s in stages[:i]):
             raise RecipeError(f"{label}: two stages are named '{stage.name}'")
-        args, config = for_stage(StagedGRPOArguments, recipe, stage), stage_config(recipe, stage)
+        args, config = for_stage(StagedGRPOArguments, recipe, stage), for_stage(GRPO_CONFIG, recipe, stage)
         if config.remove_unused_columns:
             raise RecipeError(
                 f"{label}: remove_unused_columns must be false: rewards read the 'answer' column"
@@ -193,13 +185,10 @@ def check_stages(recipe: Recipe) -> None:
             raise RecipeError(f"{label}: 'dataset' is required (a Hub id, a file or a directory)")
         if stage.levels is not None and not args.level_column:
             raise RecipeError(f"{label}: 'levels' needs a 'level_column'")
-        source = (args.dataset, args.split, args.dataset_config)
-        if source not in peeked:
-            try:
-                peeked[source] = peek_columns(*source)
-            except RecipeError as err:
-                raise RecipeError(f"{label}: {err}") from None
-        found = peeked[source]
+        try:
+            found = peek(args.dataset, args.split, args.dataset_config)
+        except RecipeError as err:
+            raise RecipeError(f"{label}: {err}") from None
         keys = {"query_column": args.query_column, "answer_column": args.answer_column}
         if stage.levels is not None:
             keys["level_column"] = args.level_column
@@ -288,10 +277,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from accelerate import PartialState
     from transformers import AutoTokenizer
-    from trl import GRPOConfig, ModelConfig
 
-    root = Path(recipe.get(GRPOConfig).output_dir)
-    model_args = recipe.get(ModelConfig)
+    root = Path(recipe.get(GRPO_CONFIG).output_dir)
+    model_args = recipe.get(MODEL_CONFIG)
     state = PartialState()
     if state.is_main_process:
         lock_output_dir(root)  # shared with `dart-trl grpo`, which took it before launching
@@ -299,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,
-        trust_remote_code=recipe.get(GRPOConfig).trust_remote_code,
+        trust_remote_code=recipe.get(GRPO_CONFIG).trust_remote_code,
     )
     init_from = model_args.model_name_or_path
     steps = 0  # optimizer steps of the stages done so far: the next stage's steps count on from there
@@ -309,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             state.print(f"dart-trl grpo: stage '{stage.name}' is done ({final}); skipping it")
             summary = json.loads((final / DONE_FILE).read_text())
         else:
-            position = (i + 1, len(stages), steps)
-            summary = train_stage(recipe, stage, table, init_from, tokenizer, position)
+            summary = train_stage(recipe, stage, table, init_from, tokenizer, (i + 1, len(stages), steps))
             early = summary["advanced_at_step"]
             how = "done" if early is None else f"advanced early at step {early}"
             state.print(f"dart-trl grpo: stage '{stage.name}' {how}: {summary['global_step']} steps")
@@ -335,7 +322,6 @@ def train_stage(
 
     ``position`` is (stage index from 1, number of stages, optimizer steps of the stages before it)."""
     from accelerate import PartialState
-    from trl import ModelConfig
 
     from dart_trl.grpo.curriculum import CurriculumCallback, StagedGRPOTrainer
     from dart_trl.grpo.monitor import StageMonitor
@@ -343,8 +329,8 @@ def train_stage(
     from dart_trl.templates import format_prompt
     from dart_trl.tracking.runs import finish_wandb, producers, start_run
 
-    model_args = recipe.get(ModelConfig)
-    args, config = for_stage(StagedGRPOArguments, recipe, stage), stage_config(recipe, stage)
+    model_args = recipe.get(MODEL_CONFIG)
+    args, config = for_stage(StagedGRPOArguments, recipe, stage), for_stage(GRPO_CONFIG, recipe, stage)
     stage_dir = Path(config.output_dir)
     state = PartialState()
     checkpoint = last_checkpoint(stage_dir)
