@@ -97,13 +97,11 @@ def dars_strategy(path: str | os.PathLike, hops: int = 4) -> str | None:
         return None
     if isinstance(recipe.get("strategy"), str) and "pools" in recipe:
         return recipe["strategy"]
-    if hops > 1:
-        for key in ("dataset_name", "dataset", "model_name_or_path"):
-            if isinstance(recipe.get(key), str) and recipe[key] != str(path):
-                found = dars_strategy(recipe[key], hops - 1)
-                if found:
-                    return found
-    return None
+    inputs = (
+        [recipe.get(key) for key in ("dataset_name", "dataset", "model_name_or_path")] if hops > 1 else []
+    )
+    upstream = (dars_strategy(p, hops - 1) for p in inputs if isinstance(p, str) and p != str(path))
+    return next(filter(None, upstream), None)
 
 
 def producers(**paths: str | None) -> dict[str, Any]:
