@@ -44,26 +44,16 @@ def _payloads(data: bytes):
     offset = _HEADER_LENGTH
     while offset + _RECORD_HEADER.size <= len(data):
         block_left = _BLOCK_SIZE - offset % _BLOCK_SIZE
-        if block_left < _RECORD_HEADER.size:  # zero padding at the end of a block
+        _, length, kind = _RECORD_HEADER.unpack_from(data, offset)
+        if block_left < _RECORD_HEADER.size or (kind == 0 and length == 0):  # zero padding to the block's end
             offset += block_left
             continue
-        _, length, kind = _RECORD_HEADER.unpack_from(data, offset)
-        offset += _RECORD_HEADER.size
-        chunk = data[offset : offset + length]
-        offset += length
-        if kind == _FULL:
-            yield chunk
-        elif kind == _FIRST:
-            pending = chunk
-        elif kind == _MIDDLE:
-            pending += chunk
-        elif kind == _LAST:
-            yield pending + chunk
-            pending = b""
-        elif kind == 0 and length == 0:
-            offset += _BLOCK_SIZE - offset % _BLOCK_SIZE  # padded tail of a block
-        else:
+        if kind not in (_FULL, _FIRST, _MIDDLE, _LAST):
             break
+        offset += _RECORD_HEADER.size + length
+        pending = (b"" if kind in (_FULL, _FIRST) else pending) + data[offset - length : offset]
+        if kind in (_FULL, _LAST):
+            yield pending
 
 
 def read_run(run_dir: str | Path) -> OfflineRun:

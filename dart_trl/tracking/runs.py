@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import secrets
-import string
 import subprocess
 import sys
 import time
@@ -28,8 +26,6 @@ PROBE_TIMEOUT = 5.0  # seconds the W&B server has to answer at all before the ru
 INIT_TIMEOUT = 10.0  # seconds wandb.init may take online before the run goes offline (~15 s in all)
 IN_USE_WAIT = 15.0  # seconds a restarted job waits for a killed one's W&B service to free the run id
 FINISH_TIMEOUT = 60.0  # seconds the end of an online run may spend uploading
-# An online run's timeouts, unless WANDB_INIT_TIMEOUT / WANDB_FINISH_TIMEOUT set them.
-ONLINE_TIMEOUTS = {"init_timeout": INIT_TIMEOUT, "finish_timeout": FINISH_TIMEOUT}
 
 PACKAGE_DIR = Path(dart_trl.__file__).resolve().parent
 VERSIONED = ("torch", "transformers", "trl", "vllm", "datasets", "accelerate", "wandb")
@@ -65,18 +61,18 @@ def code_config() -> dict[str, Any]:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    versions: dict[str, str | None] = {}
-    for name in VERSIONED:
+    def installed(name: str) -> str | None:
         try:
-            versions[name] = version(name)
+            return version(name)
         except PackageNotFoundError:
-            versions[name] = None
+            return None
+
     status = git("status", "--porcelain", "--untracked-files=no")
     return {
         "git_commit": git("rev-parse", "HEAD") or None,
         "git_dirty": None if status is None else bool(status),
         "dart_trl_version": dart_trl.__version__,
-        "versions": versions,
+        "versions": {name: installed(name) for name in VERSIONED},
     }
 
 
@@ -101,13 +97,11 @@ def dars_strategy(path: str | os.PathLike, hops: int = 4) -> str | None:
         return None
     if isinstance(recipe.get("strategy"), str) and "pools" in recipe:
         return recipe["strategy"]
-    if hops > 1:
-        for key in ("dataset_name", "dataset", "model_name_or_path"):
-            if isinstance(recipe.get(key), str) and recipe[key] != str(path):
-                found = dars_strategy(recipe[key], hops - 1)
-                if found:
-                    return found
-    return None
+    inputs = (
+        [recipe.get(key) for key in ("dataset_name", "dataset", "model_name_or_path")] if hops > 1 else []
+    )
+    upstream = (dars_strategy(p, hops - 1) for p in inputs if isinstance(p, str) and p != str(path))
+    return next(filter(None, upstream), None)
 
 
 def producers(**paths: str | None) -> dict[str, Any]:
@@ -172,11 +166,11 @@ def stable_run_id(output_dir: str | os.PathLike) -> str:
 
     A job started again on the same directory (a resume after a kill) keeps logging to the same run.
     """
+    from wandb.sdk.lib.runid import generate_id
+
     run_id = _saved_run_id(Path(output_dir))
     if run_id is None:
-        run_id = "".join(
-            secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)
-        )  # as wandb's
+        run_id = generate_id()
         write_atomic(Path(output_dir) / RUN_ID_FILE, json.dumps({"id": run_id}) + "\n")
     return run_id
 
@@ -257,16 +251,14 @@ def init_wandb(
         if problem is None:
             settings = wandb.setup().settings
             if settings.mode in ("offline", "dryrun", "disabled"):
-                return _start(wandb, common, problem=None, dir=os.environ.get("WANDB_DIR"))
+                return _start(wandb, common, problem=None)  # wandb reads WANDB_DIR itself
             problem = server_problem(settings.base_url, min(PROBE_TIMEOUT, settings.init_timeout))
             if problem is None:
-                timeouts = {
-                    k: v for k, v in ONLINE_TIMEOUTS.items() if f"WANDB_{k.upper()}" not in os.environ
-                }
+                # An online run's timeouts, unless WANDB_INIT_TIMEOUT / WANDB_FINISH_TIMEOUT set them.
+                timeouts = {"init_timeout": INIT_TIMEOUT, "finish_timeout": FINISH_TIMEOUT}
+                timeouts = {k: v for k, v in timeouts.items() if f"WANDB_{k.upper()}" not in os.environ}
                 try:
-                    return wandb.init(
-                        **common, dir=os.environ.get("WANDB_DIR"), settings=wandb.Settings(**timeouts)
-                    )
+                    return wandb.init(**common, settings=wandb.Settings(**timeouts))
                 except Exception as err:  # CommError, AuthenticationError, UsageError, timeouts: never fatal
                     problem = (
                         f"{type(err).__name__}: {_one_line(str(err).splitlines()[0] if str(err) else err)}"
@@ -298,31 +290,24 @@ def _start(wandb, common: dict[str, Any], problem: str | None, **kwargs):
     deadline = time.monotonic() + IN_USE_WAIT
     while True:
         try:
-            return wandb.init(**common, **kwargs)
-        except Exception as err:
-            failure = err
-        if "in use" not in str(failure):
+            run = wandb.init(**common, **kwargs)
             break
-        if time.monotonic() >= deadline:
-            try:
-                run = wandb.init(**{**common, "id": None, "resume": None}, **kwargs)
-            except Exception as err:
-                failure = err
-                break
-            print(
-                f"dart-trl: warning: W&B run {common['id']} is still held by an earlier process of this job; "
-                f"logging to a new run {run.id}",
-                file=sys.stderr,
-            )
-            return run
-        time.sleep(1.0)
-    why = "the W&B run could not start"
-    if problem:
-        why = f"W&B cannot log online ({problem}) and an offline run could not start either"
-    print(
-        f"dart-trl: warning: {why} ({_one_line(failure)}); this job runs without W&B logging", file=sys.stderr
-    )
-    return None
+        except Exception as err:
+            if "in use" not in str(err) or common["id"] is None:
+                why = "the W&B run could not start"
+                if problem:
+                    why = f"W&B cannot log online ({problem}) and an offline run could not start either"
+                print(f"dart-trl: warning: {why} ({_one_line(err)}); this job runs without W&B logging",
+                      file=sys.stderr)  # fmt: skip
+                return None
+        if time.monotonic() < deadline:
+            time.sleep(1.0)
+        else:
+            held, common = common["id"], {**common, "id": None, "resume": None}
+    if common["id"] is None:
+        print(f"dart-trl: warning: W&B run {held} is still held by an earlier process of this job; "
+              f"logging to a new run {run.id}", file=sys.stderr)  # fmt: skip
+    return run
 
 
 def finish_wandb(run) -> None:
