@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
+import string
 import subprocess
 import sys
 import time
@@ -166,11 +168,9 @@ def stable_run_id(output_dir: str | os.PathLike) -> str:
 
     A job started again on the same directory (a resume after a kill) keeps logging to the same run.
     """
-    from wandb.sdk.lib.runid import generate_id
-
     run_id = _saved_run_id(Path(output_dir))
-    if run_id is None:
-        run_id = generate_id()
+    if run_id is None:  # W&B's id alphabet; its generator is not public API (wandb.sdk.lib.runid)
+        run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         write_atomic(Path(output_dir) / RUN_ID_FILE, json.dumps({"id": run_id}) + "\n")
     return run_id
 
