@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import functools
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -37,7 +35,6 @@ import psutil
 
 JOB_ENV = "DART_TRL_JOB"  # marks the processes a job started: "<pid>-<start time>" of the job's process
 RUN_ENV = "DART_TRL_RUN"  # marks every process of a run_bounded command (a random token)
-STOP = b"stop\n"
 POLL_SECONDS = 0.1  # how often the watchdog checks that the job's process is alive
 SCAN_SECONDS = 1.0  # how often it records the job's descendants (about 10 ms of CPU per scan)
 GRACE_SECONDS = 3.0  # SIGTERM to SIGKILL
@@ -191,14 +188,14 @@ def watchdog() -> Iterator[subprocess.Popen]:
     carry ``DART_TRL_JOB=<token>`` in their environment. When the job's process ends without leaving
     the block, every recorded or marked process (and its descendants) gets SIGTERM, then SIGKILL
     :data:`GRACE_SECONDS` later: within about 4 s of the job's death nothing it started is left.
-    Leaving the block (normally, by an exception or Ctrl-C) stops the watchdog.
+    Leaving the block (normally, by an exception or Ctrl-C) kills the watchdog.
     """
     token = job_token()
     previous = os.environ.get(JOB_ENV)
     os.environ[JOB_ENV] = token
     guard = subprocess.Popen(
         [sys.executable, "-m", "dart_trl.processes", str(os.getpid()), token],
-        stdin=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         env=package_env(),
         start_new_session=True,
@@ -206,43 +203,28 @@ def watchdog() -> Iterator[subprocess.Popen]:
     try:
         yield guard
     finally:
-        try:
-            guard.stdin.write(STOP)
-            guard.stdin.close()
-            guard.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            guard.kill()
-            guard.wait()
+        guard.kill()  # the job is alive: nothing for the watchdog to do
+        guard.wait()
         if previous is None:
             os.environ.pop(JOB_ENV, None)
         else:
             os.environ[JOB_ENV] = previous
 
 
-def watched(main: Callable[..., int]) -> Callable[..., int]:
-    """Decorate a job's ``main(argv)`` so it runs under a :func:`watchdog`."""
-
-    @functools.wraps(main)
-    def run(*args, **kwargs):
-        with watchdog():
-            return main(*args, **kwargs)
-
-    return run
+# ``@watched`` on a job's ``main(argv)``: each call runs under a fresh :func:`watchdog` (a ``contextmanager``
+# is also a decorator).
+watched = watchdog()
 
 
 def _watch(job_pid: int, token: str) -> None:
-    """The watchdog's loop: return on ``stop``; when the job dies first, stop what it left behind."""
+    """The watchdog's loop: when the job's process dies (we are reparented), stop what it left behind."""
     recorded: dict[int, psutil.Process] = {}
-    stdin = sys.stdin.buffer.raw
     next_scan = 0.0
     while os.getppid() == job_pid:
         if time.monotonic() >= next_scan:
             recorded.update((p.pid, p) for p in descendants(job_pid))
             next_scan = time.monotonic() + SCAN_SECONDS
-        if select.select([stdin], [], [], POLL_SECONDS)[0]:
-            if stdin.read(len(STOP)) == STOP:
-                return
-            break  # end of file: the job's process is gone
+        time.sleep(POLL_SECONDS)
     leftovers = _tree([*recorded.values(), *marked_processes(token)])
     if leftovers:
         names = ", ".join(process_names(leftovers))
@@ -394,15 +376,8 @@ def run_bounded(
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
-        return Finished(
-            list(command),
-            process.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            seconds,
-            timed_out,
-            leftovers,
-        )
+        stdout, stderr = (file.read().decode(errors="replace") for file in (out, err))
+        return Finished(list(command), process.returncode, stdout, stderr, seconds, timed_out, leftovers)
 
 
 if __name__ == "__main__":
