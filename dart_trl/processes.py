@@ -1,6 +1,6 @@
 """Process lifetime: nothing a job starts outlives it, and nothing waits on a job for ever.
 
-- :func:`watchdog` (and the :func:`watched` decorator): if the job's process dies without saying
+- :func:`watchdog` (and ``@watched``, the same as a decorator): if the job's process dies without saying
   goodbye (``kill -9``, a crash), a watchdog process stops everything the job started (vLLM's
   ``EngineCore`` and ``Worker`` processes, grader workers, launched trainers). vLLM 0.32 does not do
   this itself: its workers watch the engine core, but the engine core does not watch its creator.
