@@ -1,30 +1,21 @@
 """Process lifetime: nothing a job starts outlives it, and nothing waits on a job for ever.
 
-- :func:`watchdog` (and the :func:`watched` decorator): while a job runs, a small watchdog process in
-  its own session watches the job's process; if that process dies without saying goodbye (``kill -9``,
-  a crash), the watchdog stops everything the job started (vLLM's ``EngineCore`` and ``Worker``
-  processes, grader workers, launched trainers): SIGTERM, then SIGKILL after a grace period. vLLM 0.32
-  does not do this itself: its workers watch the engine core through a death pipe, but the engine core
-  does not watch the process that created it.
-- :func:`spawn_bound`: start a child that the kernel kills when this process dies (Linux
-  ``PR_SET_PDEATHSIG``), for the long-lived helpers we start ourselves (grader workers).
-- :func:`launch`: ``accelerate launch`` in this process, returning the ranks' exit code (a rank's
-  one-line error is not followed by the launcher's traceback); on Ctrl-C the whole tree is stopped.
-- :func:`run_rank`: a training rank destroys torch.distributed's process group after its ``main``
-  returns or raises; a rank of a gloo group ends through ``os._exit``, skipping the object teardown
-  where the group's destructor can wait for ever on a worker thread that waits for the GIL.
-- :func:`run_bounded`: run a command to completion under a hard deadline, kill its whole process tree
-  on timeout (first with SIGABRT, so Python processes with ``PYTHONFAULTHANDLER`` print their stacks),
-  and never block on pipes that a grandchild holds; tests and benchmarks launch jobs with it.
+- :func:`watchdog` (and ``@watched``, the same as a decorator): if the job's process dies without saying
+  goodbye (``kill -9``, a crash), a watchdog process stops everything the job started (vLLM's
+  ``EngineCore`` and ``Worker`` processes, grader workers, launched trainers). vLLM 0.32 does not do
+  this itself: its workers watch the engine core, but the engine core does not watch its creator.
+- :func:`spawn_bound`: a child that the kernel kills when this process dies (``PR_SET_PDEATHSIG``).
+- :func:`launch`: ``accelerate launch`` in this process, returning the ranks' exit code.
+- :func:`run_rank`: a training rank's one teardown path.
+- :func:`run_bounded`: run a command under a hard deadline and kill its whole process tree; tests and
+  benchmarks launch jobs with it.
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
-import functools
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -44,12 +35,9 @@ import psutil
 
 JOB_ENV = "DART_TRL_JOB"  # marks the processes a job started: "<pid>-<start time>" of the job's process
 RUN_ENV = "DART_TRL_RUN"  # marks every process of a run_bounded command (a random token)
-STOP = b"stop\n"
 POLL_SECONDS = 0.1  # how often the watchdog checks that the job's process is alive
 SCAN_SECONDS = 1.0  # how often it records the job's descendants (about 10 ms of CPU per scan)
 GRACE_SECONDS = 3.0  # SIGTERM to SIGKILL
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
-_PR_SET_PDEATHSIG = 1
 
 
 # -- process trees -----------------------------------------------------------------------------------
@@ -69,17 +57,31 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
-def send(processes: Iterable[psutil.Process], sig: int) -> None:
-    """Send ``sig`` to each process that still exists."""
+def marked_processes(token: str, key: str = JOB_ENV) -> list[psutil.Process]:
+    """The living processes whose environment carries ``key=token`` (of those we may read)."""
+    found = []
+    for process in psutil.process_iter():
+        with suppress(psutil.Error, OSError):
+            if process.pid != os.getpid() and process.environ().get(key) == token and alive(process):
+                found.append(process)
+    return found
+
+
+def _tree(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """The living ``processes`` and their descendants, each once, without this process."""
+    found = {}
     for process in processes:
-        try:
-            process.send_signal(sig)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
+        if alive(process):
+            found.update((p.pid, p) for p in [process, *descendants(process.pid)])
+    found.pop(os.getpid(), None)
+    return list(found.values())
 
 
 def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait up to ``timeout`` seconds for the processes to end; return those still alive."""
+    """Wait up to ``timeout`` seconds for the processes to end; return those still alive.
+
+    Unlike ``psutil.wait_procs`` this never reaps a child, so its ``Popen`` keeps its exit code.
+    """
     left = [p for p in processes if alive(p)]
     deadline = time.monotonic() + timeout
     while left and time.monotonic() < deadline:
@@ -88,14 +90,16 @@ def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psuti
     return left
 
 
-def stop_processes(processes: Iterable[psutil.Process], grace: float = GRACE_SECONDS) -> list[psutil.Process]:
-    """SIGTERM the processes, SIGKILL those still alive after ``grace`` seconds; return the SIGKILLed ones."""
-    processes = [p for p in processes if p.pid != os.getpid()]
-    send(processes, signal.SIGTERM)
-    stubborn = wait_gone(processes, grace)
-    send(stubborn, signal.SIGKILL)
-    wait_gone(stubborn, grace)
-    return stubborn
+def stop_processes(
+    processes: Iterable[psutil.Process], grace: float = GRACE_SECONDS, first: int = signal.SIGTERM
+) -> None:
+    """Send ``first`` (SIGTERM) to the processes, then SIGKILL to those still alive ``grace`` s later."""
+    left = [p for p in processes if p.pid != os.getpid()]
+    for sig in (first, signal.SIGKILL):
+        for process in left:
+            with suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                process.send_signal(sig)
+        left = wait_gone(left, grace)
 
 
 def process_names(processes: Iterable[psutil.Process]) -> list[str]:
@@ -117,42 +121,24 @@ def _prctl_pdeathsig(parent: int) -> Callable[[], None] | None:
     prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def set_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         if os.getppid() != parent:  # the parent died before the request took effect
             os._exit(1)
 
     return set_death_signal
 
 
-class _Spawner:
-    """One long-lived daemon thread that forks the children of :func:`spawn_bound`.
-
-    Linux sends the parent-death signal when the *thread* that forked the child ends, not the process.
-    Children forked by a short-lived thread (a ``ThreadPoolExecutor``'s) would be killed when that
-    thread finished, so they are all forked here, by a thread that lives as long as the process.
-    """
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.requests: SimpleQueue[tuple[Callable[[], subprocess.Popen], Future]] = SimpleQueue()
-        threading.Thread(target=self._serve, name="dart-trl-spawner", daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            start, result = self.requests.get()
-            try:
-                result.set_result(start())
-            except BaseException as err:  # handed to the caller
-                result.set_exception(err)
-
-    def run(self, start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
-        """Run ``start`` on the spawner thread and return its result."""
-        result: Future = Future()
-        self.requests.put((start, result))
-        return result.result()
+def _serve(requests: SimpleQueue[tuple[Callable[[], subprocess.Popen], Future]]) -> None:
+    """The spawner thread's loop: run each ``start`` request and hand its result to its future."""
+    while True:
+        start, result = requests.get()
+        try:
+            result.set_result(start())
+        except BaseException as err:  # handed to the caller
+            result.set_exception(err)
 
 
-_spawner: _Spawner | None = None
+_spawner: tuple[int, SimpleQueue] | None = None  # (our pid, the spawner thread's request queue)
 _spawner_lock = threading.Lock()
 
 
@@ -160,17 +146,22 @@ def spawn_bound(args: Sequence[str], **popen_kwargs) -> subprocess.Popen:
     """``subprocess.Popen(args, **popen_kwargs)`` for a child that dies (SIGKILL) when this process dies.
 
     On Linux the child sets ``PR_SET_PDEATHSIG`` before it executes ``args``; elsewhere this is a plain
-    ``Popen`` (the job's :func:`watchdog` still covers it). Thread-safe; callable from any thread.
+    ``Popen`` (the job's :func:`watchdog` still covers it). Linux sends that signal when the *thread*
+    that forked the child ends, so every child is forked by one daemon thread that lives as long as the
+    process, never by the caller's (perhaps short-lived) thread. Callable from any thread.
     """
     global _spawner
     death_signal = _prctl_pdeathsig(os.getpid())
     if death_signal is None:
         return subprocess.Popen(args, **popen_kwargs)
     with _spawner_lock:
-        if _spawner is None or _spawner.pid != os.getpid():  # none yet, or we are a forked child
-            _spawner = _Spawner()
-        spawner = _spawner
-    return spawner.run(lambda: subprocess.Popen(args, preexec_fn=death_signal, **popen_kwargs))
+        if _spawner is None or _spawner[0] != os.getpid():  # none yet, or we are a forked child
+            _spawner = (os.getpid(), SimpleQueue())
+            threading.Thread(target=_serve, args=(_spawner[1],), name="dart-trl-spawner", daemon=True).start()
+        requests = _spawner[1]
+    result: Future = Future()
+    requests.put((lambda: subprocess.Popen(args, preexec_fn=death_signal, **popen_kwargs), result))
+    return result.result()
 
 
 # -- the job watchdog --------------------------------------------------------------------------------
@@ -183,7 +174,8 @@ def job_token(pid: int | None = None) -> str:
 def package_env() -> dict[str, str]:
     """Our environment, with this package importable by a fresh interpreter (``python -m dart_trl...``)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -196,15 +188,14 @@ def watchdog() -> Iterator[subprocess.Popen]:
     carry ``DART_TRL_JOB=<token>`` in their environment. When the job's process ends without leaving
     the block, every recorded or marked process (and its descendants) gets SIGTERM, then SIGKILL
     :data:`GRACE_SECONDS` later: within about 4 s of the job's death nothing it started is left.
-    Leaving the block (normally, by an exception or Ctrl-C) stops the watchdog; the job's own
-    ``close()`` calls have released its engines and workers by then.
+    Leaving the block (normally, by an exception or Ctrl-C) kills the watchdog.
     """
     token = job_token()
     previous = os.environ.get(JOB_ENV)
     os.environ[JOB_ENV] = token
     guard = subprocess.Popen(
         [sys.executable, "-m", "dart_trl.processes", str(os.getpid()), token],
-        stdin=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         env=package_env(),
         start_new_session=True,
@@ -212,70 +203,29 @@ def watchdog() -> Iterator[subprocess.Popen]:
     try:
         yield guard
     finally:
-        try:
-            guard.stdin.write(STOP)
-            guard.stdin.close()
-            guard.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            guard.kill()
-            guard.wait()
+        guard.kill()  # the job is alive: nothing for the watchdog to do
+        guard.wait()
         if previous is None:
             os.environ.pop(JOB_ENV, None)
         else:
             os.environ[JOB_ENV] = previous
 
 
-def watched(main: Callable[..., int]) -> Callable[..., int]:
-    """Decorate a job's ``main(argv)`` so it runs under a :func:`watchdog`."""
-
-    @functools.wraps(main)
-    def run(*args, **kwargs):
-        with watchdog():
-            return main(*args, **kwargs)
-
-    return run
+# ``@watched`` on a job's ``main(argv)``: each call runs under a fresh :func:`watchdog` (a ``contextmanager``
+# is also a decorator).
+watched = watchdog()
 
 
-def marked_processes(token: str, key: str = JOB_ENV) -> list[psutil.Process]:
-    """The living processes whose environment carries ``key=token`` (of those we may read)."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.pid != os.getpid() and process.environ().get(key) == token and alive(process):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
-            continue
-    return found
-
-
-def _left_behind(recorded: dict[int, psutil.Process], token: str) -> list[psutil.Process]:
-    """What a dead job left: the recorded and marked processes and their descendants, still alive."""
-    found = {p.pid: p for p in list(recorded.values()) + marked_processes(token) if alive(p)}
-    for process in list(found.values()):
-        for child in descendants(process.pid):
-            found.setdefault(child.pid, child)
-    found.pop(os.getpid(), None)
-    return list(found.values())
-
-
-def _watch(job_pid: int, token: str) -> int:
-    """The watchdog's loop: return 0 on ``stop``; when the job dies first, stop what it left behind."""
+def _watch(job_pid: int, token: str) -> None:
+    """The watchdog's loop: when the job's process dies (we are reparented), stop what it left behind."""
     recorded: dict[int, psutil.Process] = {}
-    stdin = sys.stdin.buffer.raw
     next_scan = 0.0
     while os.getppid() == job_pid:
         if time.monotonic() >= next_scan:
-            for process in descendants(job_pid):
-                if process.pid != os.getpid():
-                    recorded.setdefault(process.pid, process)
+            recorded.update((p.pid, p) for p in descendants(job_pid))
             next_scan = time.monotonic() + SCAN_SECONDS
-        if select.select([stdin], [], [], POLL_SECONDS)[0]:
-            message = stdin.read(len(STOP))
-            if message == STOP:
-                return 0
-            if not message:  # end of file: the job's process is gone
-                break
-    leftovers = _left_behind(recorded, token)
+        time.sleep(POLL_SECONDS)
+    leftovers = _tree([*recorded.values(), *marked_processes(token)])
     if leftovers:
         names = ", ".join(process_names(leftovers))
         print(
@@ -284,22 +234,18 @@ def _watch(job_pid: int, token: str) -> int:
             flush=True,
         )
         stop_processes(leftovers)
-    return 0
 
 
 def launch(args: Sequence[str], env: dict[str, str], grace: float = 10.0) -> int:
     """Run ``accelerate launch ARGS`` in this process with environment ``env``; return the job's exit code.
 
-    ``dart-trl`` is only a launcher, so accelerate's launcher runs in its process. Accelerate reports a
-    failed rank by raising (``CalledProcessError`` from its one-process launcher, torchrun's
-    ``ChildFailedError`` from the others) and would print its traceback after the rank's own error
-    line; here the exit code of the first failed rank is returned instead (2 for bad input). A rank
-    killed by signal N, or torchrun's agent stopped by one (it stops the ranks first), gives 128 + N.
-
-    A :func:`watchdog` stops the ranks if this process dies. ``os.environ`` is ``env`` (plus the
-    watchdog's mark) while accelerate runs, as it hands ``os.environ`` to the ranks. If the launch is
-    interrupted (Ctrl-C reaches the ranks too), the ranks get ``grace`` seconds to shut down, then what
-    is left of the processes it started, those in sessions of their own included, is stopped.
+    Accelerate reports a failed rank by raising (``CalledProcessError`` from its one-process launcher,
+    torchrun's ``ChildFailedError`` from the others) and would print its traceback after the rank's
+    own error line; here the first failed rank's exit code is returned instead (2 for bad input). A
+    rank killed by signal N, or torchrun's agent stopped by one, gives 128 + N. ``os.environ`` is
+    ``env`` (plus the :func:`watchdog`'s mark) while accelerate runs, as it hands it to the ranks. If
+    the launch is interrupted (Ctrl-C reaches the ranks too), the ranks get ``grace`` seconds to shut
+    down, then what is left of the processes it started, in any session, is stopped.
     """
     from accelerate.commands.launch import launch_command, launch_command_parser
     from torch.distributed.elastic.multiprocessing import SignalException
@@ -321,8 +267,7 @@ def launch(args: Sequence[str], env: dict[str, str], grace: float = 10.0) -> int
         except SignalException as err:
             code = -err.sigval
         except BaseException:
-            started = [p for p in descendants(os.getpid()) if p.pid not in ours]
-            stop_processes(wait_gone(started, grace))
+            stop_processes(wait_gone([p for p in descendants(os.getpid()) if p.pid not in ours], grace))
             raise
         finally:
             os.environ.clear()
@@ -331,21 +276,6 @@ def launch(args: Sequence[str], env: dict[str, str], grace: float = 10.0) -> int
 
 
 # -- torch.distributed -------------------------------------------------------------------------------
-def end_process_group() -> object | None:
-    """Destroy torch.distributed's default process group if this process made one.
-
-    Return the group if it was a gloo group of several processes, which must stay referenced until the
-    process ends (:func:`run_rank`); else None.
-    """
-    dist = sys.modules.get("torch.distributed")
-    if dist is None or not dist.is_available() or not dist.is_initialized():
-        return None
-    group = dist.group.WORLD
-    held = group if "gloo" in str(dist.get_backend(group)) and dist.get_world_size(group) > 1 else None
-    dist.destroy_process_group()
-    return held
-
-
 def run_rank(main: Callable[[], int | None]) -> NoReturn:
     """Run ``main()`` as a rank of a training job, destroy its process group, and exit with its code.
 
@@ -365,8 +295,13 @@ def run_rank(main: Callable[[], int | None]) -> NoReturn:
     except BaseException:
         sys.excepthook(*sys.exc_info())
         code = 1
-    gloo_group = end_process_group()  # held by this frame until os._exit
-    if gloo_group is None:
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        sys.exit(code)
+    group = dist.group.WORLD  # held by this frame until os._exit
+    several_gloo = "gloo" in str(dist.get_backend(group)) and dist.get_world_size(group) > 1
+    dist.destroy_process_group()
+    if not several_gloo:
         sys.exit(code)
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
@@ -404,60 +339,46 @@ def run_bounded(
 
     Output goes to temporary files (a grandchild holding them cannot block us). The command's
     processes are those it started (recorded while it runs) and those that carry its random
-    ``DART_TRL_RUN`` environment mark (orphans included). On timeout each of them gets SIGABRT; with
-    ``PYTHONFAULTHANDLER=1`` (set here) Python processes print their stacks to stderr; whatever is
-    still alive ``dump_seconds`` later gets SIGKILL (``before_abort``, if given, sees them first,
-    e.g. to take native stacks). After a normal exit, processes of the command still alive
-    ``leftover_grace`` seconds later are stopped and listed in ``leftovers``. If we die meanwhile, the
-    command dies with us (:func:`spawn_bound`) and a :func:`watchdog` stops the rest of its tree.
+    ``DART_TRL_RUN`` environment mark (orphans included). On timeout each of them gets SIGABRT (with
+    ``PYTHONFAULTHANDLER=1``, set here, Python processes print their stacks to stderr), and SIGKILL
+    ``dump_seconds`` later; ``before_abort``, if given, sees them first (e.g. to take native stacks).
+    After a normal exit, those still alive ``leftover_grace`` seconds later are stopped and listed in
+    ``leftovers``. If we die meanwhile, the command dies with us (:func:`spawn_bound`) and a
+    :func:`watchdog` stops the rest of its tree.
     """
     token = uuid.uuid4().hex
-    env = {**popen_kwargs.pop("env", os.environ), "PYTHONFAULTHANDLER": "1", RUN_ENV: token}
-    recorded: dict[int, psutil.Process] = {}
     with watchdog(), tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        env = {**popen_kwargs.pop("env", os.environ), "PYTHONFAULTHANDLER": "1", RUN_ENV: token}
         env[JOB_ENV] = os.environ[JOB_ENV]  # ours: our watchdog's mark
         start = time.monotonic()
         process = spawn_bound(
             list(command), stdout=out, stderr=err, env=env, start_new_session=True, **popen_kwargs
         )
-        deadline = start + timeout
-        while process.poll() is None and time.monotonic() < deadline:
-            for child in descendants(process.pid):
-                recorded.setdefault(child.pid, child)
-            try:
+        recorded = {process.pid: psutil.Process(process.pid)}
+        while process.poll() is None and time.monotonic() < start + timeout:
+            recorded.update((p.pid, p) for p in descendants(process.pid))
+            with suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                pass
         timed_out = process.poll() is None
-        tree = [*recorded.values(), *descendants(process.pid), *marked_processes(token, RUN_ENV)]
+        tree = _tree([*recorded.values(), *marked_processes(token, RUN_ENV)])
         leftovers: list[str] = []
         if timed_out:
-            with suppress(psutil.NoSuchProcess):
-                tree.append(psutil.Process(process.pid))
             try:
                 if before_abort is not None:
                     before_abort(tree)
             finally:
-                send(tree, signal.SIGABRT)
-            send(wait_gone(tree, dump_seconds), signal.SIGKILL)
-            process.wait()
+                stop_processes(tree, dump_seconds, first=signal.SIGABRT)
+                process.wait()
         else:
-            stragglers = wait_gone(list({p.pid: p for p in tree}.values()), leftover_grace)
+            stragglers = wait_gone(tree, leftover_grace)
             leftovers = process_names(stragglers)
             stop_processes(stragglers)
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
-        return Finished(
-            list(command),
-            process.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            seconds,
-            timed_out,
-            leftovers,
-        )
+        stdout, stderr = (file.read().decode(errors="replace") for file in (out, err))
+        return Finished(list(command), process.returncode, stdout, stderr, seconds, timed_out, leftovers)
 
 
 if __name__ == "__main__":
-    sys.exit(_watch(int(sys.argv[1]), sys.argv[2]))
+    _watch(int(sys.argv[1]), sys.argv[2])
