@@ -4,7 +4,7 @@ Each query/response row becomes an Alpaca prompt and a completion ending in EOS;
 completion tokens only. Rows are packed into ``max_length``-token sequences with TRL's best-fit
 decreasing packer, padding-free, with positions restarting at each sequence. Run it as
 ``dart-trl sft RECIPE.yaml [--key value ...]`` or
-``accelerate launch --config_file launch/accelerate/zero3.yaml -m dart_trl.sft.train RECIPE.yaml``.
+``accelerate launch --config_file launch/accelerate/zero3.yaml -m dart_trl.sft RECIPE.yaml``.
 """
 
 from __future__ import annotations
