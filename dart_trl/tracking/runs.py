@@ -251,14 +251,17 @@ def init_wandb(
         if problem is None:
             settings = wandb.setup().settings
             if settings.mode in ("offline", "dryrun", "disabled"):
-                return _start(wandb, common, problem=None)  # wandb reads WANDB_DIR itself
+                # WANDB_DIR as it is now: wandb reads it once, at its first setup in this process
+                return _start(wandb, common, problem=None, dir=os.environ.get("WANDB_DIR"))
             problem = server_problem(settings.base_url, min(PROBE_TIMEOUT, settings.init_timeout))
             if problem is None:
                 # An online run's timeouts, unless WANDB_INIT_TIMEOUT / WANDB_FINISH_TIMEOUT set them.
                 timeouts = {"init_timeout": INIT_TIMEOUT, "finish_timeout": FINISH_TIMEOUT}
                 timeouts = {k: v for k, v in timeouts.items() if f"WANDB_{k.upper()}" not in os.environ}
                 try:
-                    return wandb.init(**common, settings=wandb.Settings(**timeouts))
+                    return wandb.init(
+                        **common, dir=os.environ.get("WANDB_DIR"), settings=wandb.Settings(**timeouts)
+                    )
                 except Exception as err:  # CommError, AuthenticationError, UsageError, timeouts: never fatal
                     problem = (
                         f"{type(err).__name__}: {_one_line(str(err).splitlines()[0] if str(err) else err)}"
