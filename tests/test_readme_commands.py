@@ -143,7 +143,8 @@ def put_stand_in(args: list[str], tiny_model) -> None:
     if job not in {"generate", "sft", "grpo"} or {"--plan", "--check", "--shard"} & set(rest):
         return
     module = __import__(cli.SUBCOMMANDS[job][0], fromlist=["JOB"])
-    recipe, _ = parse_recipe(rest, module.JOB)
+    cpu = CPU if job in {"sft", "grpo"} else []  # TRL's configs are built as the recipe is parsed
+    recipe, _ = parse_recipe([*rest, *cpu], module.JOB)
     out = recipe.values["output_dir"]
     if job == "generate":
         dataset = os.path.join(out, GENERATED_DATASET_DIR)
