@@ -61,8 +61,12 @@ def section_doc(section: type | LazySection) -> str:
     return (doc or "").strip().split("\n")[0].rstrip(".")
 
 
+@functools.cache
 def section_keys(section: type | LazySection) -> dict[str, Key]:
-    """Every ``init`` field of a section as a :class:`Key` (a lazy section's from its cached table)."""
+    """Every ``init`` field of a section as a :class:`Key` (a lazy section's from its cached table).
+
+    Read once per process: the parser, ``--help`` and every nested entry (a pool, a stage) ask again.
+    Callers must not change the mapping."""
     if isinstance(section, LazySection):
         return {f["name"]: Key(f["name"], decode_type(f["type"]), f["default"], f["help"] or "")
                 for f in _table(section)["fields"]}  # fmt: skip
